@@ -1,0 +1,1 @@
+"""Automatic call distribution: the routing core (no I/O) and the AMI link."""

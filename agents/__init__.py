@@ -1,0 +1,1 @@
+"""Agent presence and compliance: state machines without I/O."""

@@ -1,0 +1,1 @@
+"""The hotline service: FastAPI shell around the ACD and presence cores."""

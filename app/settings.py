@@ -1,0 +1,67 @@
+"""Service configuration, read from the environment (prefix ``HOTLINE_``).
+
+Secrets (the AMI secret, the token signing key) have no defaults in code: they come from the
+environment or from a file named by the environment (``*_FILE``), as container platforms mount them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _read_secret_file(path: str | None) -> SecretStr | None:
+    if not path:
+        return None
+    return SecretStr(Path(path).read_text().strip())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", extra="ignore")
+
+    # AMI link
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "hotline"
+    ami_secret: SecretStr | None = None
+    ami_secret_file: str | None = None
+    ami_ping_interval: float = Field(5.0, gt=0, description="seconds between liveness pings")
+    ami_ping_timeout: float = Field(3.0, gt=0, description="a ping unanswered this long means the link is dead")
+    ami_reconnect_max_delay: float = Field(30.0, gt=0)
+
+    # Storage
+    database_url: str = Field(
+        "sqlite:///./hotline.sqlite3",
+        validation_alias=AliasChoices("HOTLINE_DATABASE_URL", "DATABASE_URL"),
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("HOTLINE_REDIS_URL", "REDIS_URL"),
+    )
+
+    # Auth
+    jwt_secret: SecretStr | None = None
+    jwt_secret_file: str | None = None
+    token_minutes: int = Field(480, gt=0, description="access token lifetime (one shift)")
+
+    # Call distribution
+    queues: list[str] = Field(default_factory=lambda: ["general"])
+    ring_timeout: float = Field(15.0, gt=0, description="seconds an agent's phone rings before the offer fails")
+    agent_context: str = "acd-agent"
+    agent_channel_tech: str = "PJSIP"
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        if self.ami_secret is None:
+            self.ami_secret = _read_secret_file(self.ami_secret_file)
+        if self.jwt_secret is None:
+            self.jwt_secret = _read_secret_file(self.jwt_secret_file)
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
