@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     ami_secret: SecretStr | None = None
     ami_secret_file: str | None = None
     ami_ping_interval: float = Field(5.0, gt=0, description="seconds between liveness pings")
-    ami_ping_timeout: float = Field(3.0, gt=0, description="a ping unanswered this long means the link is dead")
+    ami_ping_timeout: float = Field(
+        3.0, gt=0, description="a ping unanswered this long means the link is dead"
+    )
     ami_reconnect_max_delay: float = Field(30.0, gt=0)
 
     # Storage
@@ -49,7 +51,9 @@ class Settings(BaseSettings):
 
     # Call distribution
     queues: list[str] = Field(default_factory=lambda: ["general"])
-    ring_timeout: float = Field(15.0, gt=0, description="seconds an agent's phone rings before the offer fails")
+    ring_timeout: float = Field(
+        15.0, gt=0, description="seconds an agent's phone rings before the offer fails"
+    )
     agent_context: str = "acd-agent"
     agent_channel_tech: str = "PJSIP"
 

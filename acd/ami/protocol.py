@@ -1,0 +1,142 @@
+"""Byte-level AMI framing on top of panoramisk's action bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from panoramisk import actions
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.message import Message
+
+from acd.ami.model import AmiMessage, AmiNotConnected
+
+log = logging.getLogger(__name__)
+
+_END_OF_MESSAGE = b"\r\n\r\n"
+_BANNER_PREFIX = "Asterisk Call Manager/"
+# A single AMI message larger than this means the stream is not AMI (or is corrupt): drop the connection
+# rather than buffer without bound.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+class AmiProtocol(AMIProtocol):
+    """panoramisk's ``AMIProtocol`` keeping its ActionID bookkeeping, with its I/O edges replaced.
+
+    Kept: ``handle_message`` and the ``responses`` table, i.e. matching responses and events to actions
+    by ActionID and completing lists and async Originates (``panoramisk.actions.Action.add_message``).
+
+    Replaced, because in panoramisk 1.4:
+
+    - ``data_received`` decodes each TCP chunk on its own with ``errors='ignore'`` (a UTF-8 character
+      split across reads is lost) and ``Message.from_line`` silently drops lines without ``": "``.
+      Here bytes are buffered, only whole messages are decoded, malformed lines are logged and skipped.
+    - ``close``/``connection_lost`` park pending actions in the Manager's ``awaiting_actions`` to be
+      re-sent on ``FullyBooted`` (never, for a user without ``read=system``; a duplicate Originate when
+      it does arrive) and drop actions that already got a first response, leaving their futures
+      pending forever. Here every pending action fails with :class:`AmiNotConnected` at once.
+    - ``send`` writes to a closed transport (the future then never resolves) and, if the write raises,
+      logs the whole action, a Login's ``Secret`` included. Here it raises :class:`AmiNotConnected`.
+    - An exception in an event handler escapes ``data_received`` and asyncio closes the connection.
+      Here handlers and the bookkeeping run under ``try``; errors are logged per message.
+    """
+
+    def __init__(self, on_event: Callable[[AmiMessage], None]) -> None:
+        self._on_event = on_event
+        self._buffer = bytearray()
+        self._close_reason: str | None = None
+        # Resolves, with the reason text, when the connection is gone.
+        self.lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.factory = self  # handle_message() delivers unmatched events to self.factory.dispatch()
+
+    def send(self, data: actions.Action, as_list: bool | None = None) -> asyncio.Future[object]:
+        """Register ``data`` for its response and write it; raise AmiNotConnected if closed."""
+        if self.closed or self.transport.is_closing():
+            raise AmiNotConnected(self._close_reason or "connection closed")
+        data.as_list = as_list
+        self.responses[data.id] = data
+        self.transport.write(str(data).encode("utf-8"))
+        return data.future
+
+    def forget(self, action: actions.Action) -> None:
+        """Stop tracking an action whose caller gave up (timeout, cancellation)."""
+        self.responses.pop(action.id, None)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        search_from = max(0, len(buffer) - len(_END_OF_MESSAGE) + 1)
+        buffer += data
+        start = 0
+        while not self.closed:
+            end = buffer.find(_END_OF_MESSAGE, max(start, search_from))
+            if end < 0:
+                break
+            self._handle_raw(bytes(buffer[start:end]))
+            start = end + len(_END_OF_MESSAGE)
+        del buffer[:start]
+        if len(buffer) > MAX_MESSAGE_BYTES and not self.closed:
+            log.error(
+                "AMI message exceeds %d bytes without a terminator; dropping the connection",
+                MAX_MESSAGE_BYTES,
+            )
+            self.abort("oversized message")
+
+    def _handle_raw(self, raw: bytes) -> None:
+        pairs: list[tuple[str, str]] = []
+        for line in raw.decode("utf-8", errors="replace").split("\r\n"):
+            key, colon, value = line.partition(":")
+            if colon and key.strip():
+                pairs.append((key.strip(), value.removeprefix(" ")))
+            elif self.version is None and line.startswith(_BANNER_PREFIX):
+                self.version = line.removeprefix(_BANNER_PREFIX).strip()
+                log.info("AMI banner: %s", line)
+            elif line:
+                log.warning("AMI: skipping malformed line %r", line[:200])
+        if not pairs:
+            return
+        message = AmiMessage(pairs)
+        if "event" not in message and "response" not in message:
+            log.warning("AMI: skipping message with neither Event nor Response: %r", message)
+            return
+        try:
+            self.handle_message(message)
+        except Exception:
+            log.exception("AMI: failed to process %r", message)
+
+    def dispatch(self, message: AmiMessage) -> None:
+        """Deliver an event that belongs to no pending action (called by ``handle_message``)."""
+        try:
+            self._on_event(message)
+        except Exception:
+            log.exception("AMI event handler raised on %s", message.get("Event"))
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection now (no flush: the peer may be gone) and fail everything pending."""
+        if not self.closed:
+            self.closed = True
+            self._close_reason = reason
+            self.transport.abort()
+        self._finish(reason)
+
+    def connection_lost(self, exc: Exception | Message | None) -> None:
+        """Called by asyncio, and by ``handle_message`` with the ``Shutdown`` event itself."""
+        if isinstance(exc, Message):
+            self.abort("server shutdown")
+            return
+        self.closed = True
+        self._finish("connection closed by server" if exc is None else f"connection lost: {exc}")
+
+    def _finish(self, reason: str) -> None:
+        if self.lost.done():
+            return
+        self._close_reason = self._close_reason or reason
+        self.lost.set_result(self._close_reason)
+        pending = list(self.responses.values())
+        self.responses.clear()
+        for action in pending:
+            if not action.future.done():
+                action.future.set_exception(AmiNotConnected(self._close_reason))

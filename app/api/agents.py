@@ -1,0 +1,146 @@
+"""Agents: presence, and the requests an agent (or a supervisor) makes: log in, ready, busy, log out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from anyio import from_thread
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from agents.presence import AgentPresence, Cause, PresenceError
+from app.api.deps import SessionDep
+from app.db.models import Agent, Role
+from app.security import AuthUser, CurrentUserDep, authorize_agent
+from app.services.distribution import DistributionService
+
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+
+ENDPOINT_PATTERN = r"^(?:(?:PJSIP|SIP)/)?[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class AgentOut(BaseModel):
+    id: str
+    name: str
+    state: str
+    reason: str
+    since: float | None = Field(description="when the agent entered this state, epoch seconds")
+    seconds_in_state: float | None
+    endpoint: str | None
+    pending: str | None = Field(description="state requested during a call, applied after it")
+
+
+class LoginIn(BaseModel):
+    endpoint: str = Field(
+        pattern=ENDPOINT_PATTERN,
+        description="the PJSIP endpoint (extension) of the agent's phone, e.g. agent1",
+    )
+
+
+class BusyIn(BaseModel):
+    reason: str = Field(
+        min_length=1, max_length=64, pattern=r"^\S(.*\S)?$", description="why the agent is busy"
+    )
+
+
+def get_distribution(request: Request) -> DistributionService:
+    return request.app.state.distribution
+
+
+DistributionDep = Annotated[DistributionService, Depends(get_distribution)]
+
+
+def _out(agent: Agent, presence: AgentPresence, now: float) -> AgentOut:
+    known = presence.since > 0
+    return AgentOut(
+        id=agent.id,
+        name=agent.name,
+        state=presence.state.value,
+        reason=presence.reason,
+        since=presence.since if known else None,
+        seconds_in_state=round(now - presence.since, 3) if known else None,
+        endpoint=presence.endpoint,
+        pending=presence.pending.state.value if presence.pending else None,
+    )
+
+
+def _agent_row(session: SessionDep, agent_id: str) -> Agent:
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown agent {agent_id!r}")
+    return agent
+
+
+def _cause(user: AuthUser, agent_id: str) -> Cause:
+    return Cause.AGENT if user.agent_id == agent_id else Cause.SUPERVISOR
+
+
+@router.get("", response_model=list[AgentOut])
+def list_agents(user: CurrentUserDep, session: SessionDep, service: DistributionDep) -> list[AgentOut]:
+    """All agents with their state (an agent sees only itself)."""
+    query = select(Agent).order_by(Agent.id)
+    if not user.has_role(Role.supervisor):
+        query = query.where(Agent.id == user.agent_id)
+    rows = list(session.scalars(query))
+    return from_thread.run_sync(
+        lambda: [_out(a, service.center.presence.get(a.id), service.clock()) for a in rows]
+    )
+
+
+@router.get("/{agent_id}", response_model=AgentOut)
+def get_agent(agent_id: str, user: CurrentUserDep, session: SessionDep, service: DistributionDep) -> AgentOut:
+    authorize_agent(agent_id, user)
+    agent = _agent_row(session, agent_id)
+    return from_thread.run_sync(lambda: _out(agent, service.center.presence.get(agent_id), service.clock()))
+
+
+def _act(
+    agent_id: str, user: AuthUser, session: SessionDep, service: DistributionDep, action: str, **kwargs: str
+) -> AgentOut:
+    authorize_agent(agent_id, user)
+    agent = _agent_row(session, agent_id)
+    cause = _cause(user, agent_id)
+
+    def on_loop() -> AgentOut:
+        # The core lives on the event loop; requests are applied there, one at a time.
+        getattr(service, action)(agent_id, cause=cause, actor=user.username, **kwargs)
+        return _out(agent, service.center.presence.get(agent_id), service.clock())
+
+    try:
+        return from_thread.run_sync(on_loop)
+    except PresenceError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+
+
+@router.post("/{agent_id}/login", response_model=AgentOut)
+def log_in(
+    agent_id: str, body: LoginIn, user: CurrentUserDep, session: SessionDep, service: DistributionDep
+) -> AgentOut:
+    """Log in at a phone. The agent takes no calls until it says ready."""
+    endpoint = body.endpoint.split("/", 1)[-1]
+    holder = from_thread.run_sync(service.agent_at, endpoint)
+    if holder is not None and holder != agent_id:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"Endpoint {endpoint!r} is in use by agent {holder!r}"
+        )
+    return _act(agent_id, user, session, service, "log_in", endpoint=endpoint)
+
+
+@router.post("/{agent_id}/ready", response_model=AgentOut)
+def make_ready(
+    agent_id: str, user: CurrentUserDep, session: SessionDep, service: DistributionDep
+) -> AgentOut:
+    return _act(agent_id, user, session, service, "make_ready")
+
+
+@router.post("/{agent_id}/busy", response_model=AgentOut)
+def make_busy(
+    agent_id: str, body: BusyIn, user: CurrentUserDep, session: SessionDep, service: DistributionDep
+) -> AgentOut:
+    return _act(agent_id, user, session, service, "make_busy", reason=body.reason)
+
+
+@router.post("/{agent_id}/logout", response_model=AgentOut)
+def log_out(agent_id: str, user: CurrentUserDep, session: SessionDep, service: DistributionDep) -> AgentOut:
+    return _act(agent_id, user, session, service, "log_out")

@@ -1,0 +1,97 @@
+"""Queues: who is waiting, for how long, and which agents serve them (the managers' live view)."""
+
+from __future__ import annotations
+
+from anyio import from_thread
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field
+
+from app.api.agents import DistributionDep
+from app.db.models import Role
+from app.security import AuthUser, CurrentUserDep
+from app.services.distribution import DistributionService
+
+router = APIRouter(prefix="/api/v1/queues", tags=["queues"])
+
+
+class WaitingCallOut(BaseModel):
+    call_id: str
+    caller_number: str | None = Field(description="hidden from agents: citizens' numbers are for supervisors")
+    priority: int
+    state: str = Field(description="waiting, or offered while an agent's phone rings")
+    offered_to: str | None
+    enqueued_at: float
+    wait_seconds: float
+
+
+class QueueAgentOut(BaseModel):
+    id: str
+    state: str
+    reason: str
+    seconds_in_state: float
+
+
+class QueueOut(BaseModel):
+    name: str
+    ring_timeout: float
+    wrap_up: float
+    calls_waiting: int
+    oldest_wait_seconds: float
+    calls: list[WaitingCallOut]
+    agents: list[QueueAgentOut]
+
+
+def _snapshot(service: DistributionService, user: AuthUser, only: str | None) -> list[QueueOut]:
+    engine, presence, now = service.center.engine, service.center.presence, service.clock()
+    show_numbers = user.has_role(Role.supervisor)
+    queues = []
+    for name, config in sorted(engine.queues.items()):
+        if only is not None and name != only:
+            continue
+        calls = [
+            WaitingCallOut(
+                call_id=c.call_id,
+                caller_number=c.caller_number if show_numbers else None,
+                priority=c.priority,
+                state=c.state.value,
+                offered_to=c.agent_id,
+                enqueued_at=c.enqueued_at,
+                wait_seconds=round(now - c.enqueued_at, 3),
+            )
+            for c in engine.waiting_calls(name)
+        ]
+        agents = [
+            QueueAgentOut(
+                id=a.agent_id,
+                state=presence.get(a.agent_id).state.value,
+                reason=presence.get(a.agent_id).reason,
+                seconds_in_state=round(now - presence.get(a.agent_id).since, 3),
+            )
+            for a in sorted(engine.agents.values(), key=lambda a: a.agent_id)
+            if name in a.queues and presence.get(a.agent_id).state.value != "logged_out"
+        ]
+        queues.append(
+            QueueOut(
+                name=name,
+                ring_timeout=config.ring_timeout,
+                wrap_up=config.wrap_up,
+                calls_waiting=len(calls),
+                oldest_wait_seconds=max((c.wait_seconds for c in calls), default=0.0),
+                calls=calls,
+                agents=agents,
+            )
+        )
+    return queues
+
+
+@router.get("", response_model=list[QueueOut])
+def list_queues(user: CurrentUserDep, service: DistributionDep) -> list[QueueOut]:
+    return from_thread.run_sync(_snapshot, service, user, None)
+
+
+@router.get("/{name}", response_model=QueueOut)
+def get_queue(name: str, user: CurrentUserDep, service: DistributionDep) -> QueueOut:
+    found = from_thread.run_sync(_snapshot, service, user, name)
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown queue {name!r}")
+    return found[0]

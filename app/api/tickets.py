@@ -1,0 +1,76 @@
+"""``/api/v1/tickets``: work orders. Agents see their own, supervisors and admins all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import BaseModel, ConfigDict
+
+from app.api.deps import PaginationDep, SessionDep, TimeRangeDep
+from app.db.models import Role, TicketStatus
+from app.security import CurrentUserDep, authorize_agent
+from app.services.calls import TicketFilter, get_ticket, list_tickets
+
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+
+
+class TicketOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    call_id: str
+    caller_number: str | None
+    queue: str
+    agent_id: str
+    enqueued_at: datetime
+    answered_at: datetime
+    ended_at: datetime | None
+    status: TicketStatus
+    created_at: datetime
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get("", response_model=TicketPage)
+def search_tickets(
+    user: CurrentUserDep,
+    session: SessionDep,
+    page: PaginationDep,
+    period: TimeRangeDep,
+    agent: Annotated[str | None, Query(max_length=32, description="agent id")] = None,
+    caller: Annotated[str | None, Query(max_length=64, description="caller number, exact")] = None,
+    status_: Annotated[TicketStatus | None, Query(alias="status")] = None,
+) -> TicketPage:
+    """Tickets newest first; ``from``/``to`` bound the answer time. Agents are limited to their own."""
+    if not user.has_role(Role.supervisor):
+        if agent is None:
+            agent = user.agent_id
+        authorize_agent(agent, user)
+    filters = TicketFilter(
+        agent_id=agent, caller_number=caller, status=status_, since=period.since, until=period.until
+    )
+    result = list_tickets(session, filters, limit=page.limit, offset=page.offset)
+    return TicketPage(
+        items=[TicketOut.model_validate(t) for t in result.items],
+        total=result.total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{ticket_id}", response_model=TicketOut)
+def read_ticket(
+    ticket_id: Annotated[int, Path(ge=1)], user: CurrentUserDep, session: SessionDep
+) -> TicketOut:
+    ticket = get_ticket(session, ticket_id)
+    if ticket is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Ticket {ticket_id} not found")
+    authorize_agent(ticket.agent_id, user)
+    return TicketOut.model_validate(ticket)

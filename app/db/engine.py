@@ -1,0 +1,69 @@
+"""Engine and session construction.
+
+SQLite (a file) is the zero-setup default; PostgreSQL is used when the URL names it. Whatever the
+backend, callers get the same behaviour: foreign keys enforced, transactions that really begin at
+``BEGIN``, and sessions whose objects stay readable after commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+# seconds a SQLite writer waits for the lock before giving up
+_SQLITE_BUSY_TIMEOUT = 15.0
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Point bare PostgreSQL URLs at psycopg 3 (SQLAlchemy would pick psycopg2, which we don't ship)."""
+    if isinstance(url, str) and url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """Build an engine for ``url``; extra keyword arguments go to :func:`sqlalchemy.create_engine`."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(parsed, **kwargs)
+
+    connect_args = kwargs.pop("connect_args", {})
+    # The recorder runs in a worker thread, the API in the threadpool: connections move between threads.
+    connect_args.setdefault("check_same_thread", False)
+    connect_args.setdefault("timeout", _SQLITE_BUSY_TIMEOUT)
+    engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+    in_memory = parsed.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy (see the "begin" hook below): the sqlite3 module's
+        # own handling starts transactions only at the first write, so reads before it are not
+        # isolated and SAVEPOINTs misbehave.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if not in_memory:
+                # Readers (the API) no longer block the writer (the recorder), and vice versa.
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for ``engine``; objects stay loaded after commit so they can be returned to callers."""
+    return sessionmaker(bind=engine, expire_on_commit=False)

@@ -1,0 +1,166 @@
+"""Relational schema (SQLAlchemy 2 typed declarative).
+
+Every timestamp is an aware UTC ``datetime`` in Python. PostgreSQL stores ``timestamptz``; SQLite
+has no time zone type, so :class:`UTCDateTime` stores UTC wall-clock text and re-attaches UTC on
+the way out. Changing anything here needs a new revision under ``app/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Role(enum.StrEnum):
+    """User roles, in increasing order of privilege."""
+
+    agent = "agent"
+    supervisor = "supervisor"
+    admin = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _ROLE_ORDER.index(self)
+
+
+_ROLE_ORDER = (Role.agent, Role.supervisor, Role.admin)
+
+
+class CallOutcome(enum.StrEnum):
+    waiting = "waiting"
+    ringing = "ringing"
+    answered = "answered"
+    abandoned = "abandoned"
+
+
+class TicketStatus(enum.StrEnum):
+    open = "open"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always an aware UTC datetime on the Python side.
+
+    Naive datetimes are refused rather than guessed at: a call-center's records span time zones
+    (servers, agents, Asterisk) and a silent guess is a wrong report later.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite's DATETIME text drops the offset; store UTC wall-clock so ordering and
+            # comparisons on the text stay correct.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _str_enum(enum_cls: type[enum.StrEnum], name: str) -> Enum:
+    # VARCHAR + CHECK rather than a native PG enum: adding a value later is a constraint swap
+    # that works the same way on both backends.
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_str_enum(Role, "role"))
+    agent_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("agents.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Call(Base):
+    """One caller channel's passage through a queue; ``id`` is the channel's Asterisk Uniqueid."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), index=True)
+    caller_number: Mapped[str | None] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime] = mapped_column(index=True)
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    agent_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("agents.id"), index=True)
+    outcome: Mapped[CallOutcome] = mapped_column(_str_enum(CallOutcome, "outcome"), index=True)
+    hangup_cause: Mapped[str | None] = mapped_column(String(64))
+
+
+class Ticket(Base):
+    """A work order; exactly one per answered call (``call_id`` is unique)."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), ForeignKey("calls.id"), unique=True)
+    caller_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[str] = mapped_column(String(32), ForeignKey("agents.id"), index=True)
+    enqueued_at: Mapped[datetime]
+    answered_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    status: Mapped[TicketStatus] = mapped_column(_str_enum(TicketStatus, "status"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,77 @@
+"""The FastAPI application: routers, and the contact center running beside them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+
+from acd.ami import AmiLink
+from acd.engine import QueueConfig
+from app.api import agents, auth, calls, health, queues, tickets
+from app.api.deps import get_settings_dep
+from app.db.engine import make_engine, session_factory
+from app.db.migrate import upgrade
+from app.security import require_jwt_secret
+from app.services.calls import CallRecorder
+from app.services.distribution import DistributionConfig, DistributionService
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def _link_factory(settings: Settings) -> partial[AmiLink]:
+    secret = settings.ami_secret.get_secret_value() if settings.ami_secret else ""
+    if not secret:
+        log.error("no AMI secret configured (HOTLINE_AMI_SECRET or HOTLINE_AMI_SECRET_FILE)")
+    return partial(
+        AmiLink,
+        host=settings.ami_host,
+        port=settings.ami_port,
+        username=settings.ami_username,
+        secret=secret,
+        ping_interval=settings.ami_ping_interval,
+        ping_timeout=settings.ami_ping_timeout,
+        reconnect_max_delay=settings.ami_reconnect_max_delay,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    require_jwt_secret(settings)  # refuse to start without a signing key
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        upgrade(settings.database_url)
+        db_engine = make_engine(settings.database_url)
+        app.state.db_engine = db_engine
+        app.state.session_factory = session_factory(db_engine)
+        queue_configs = tuple(
+            QueueConfig(name, ring_timeout=settings.ring_timeout) for name in settings.queues
+        )
+        service = DistributionService(
+            DistributionConfig(queue_configs, settings.agent_context, settings.agent_channel_tech),
+            _link_factory(settings),
+            CallRecorder(app.state.session_factory),
+        )
+        app.state.distribution = service
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+            db_engine.dispose()
+
+    app = FastAPI(
+        title="12345 hotline",
+        version="0.1.0",
+        description="Automatic call distribution, agent presence and work orders for a citizen hotline.",
+        lifespan=lifespan,
+    )
+    app.dependency_overrides[get_settings_dep] = lambda: settings
+    for module in (health, auth, agents, queues, tickets, calls):
+        app.include_router(module.router)
+    return app
