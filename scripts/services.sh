@@ -26,3 +26,16 @@ ensure_postgresql() {
         || su postgres -c "createdb test"
     export HOTLINE_TEST_PG_URL="postgresql+psycopg://postgres:$password@127.0.0.1:5432/test"
 }
+
+ensure_redis() {
+    if port_open 6379; then return; fi
+    echo "services: starting Redis from Debian's packages"
+    if ! command -v redis-server >/dev/null; then
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server
+    fi
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir /var/lib/redis --logfile /var/log/redis/hotline-test.log
+    for _ in $(seq 1 30); do port_open 6379 && break; sleep 1; done
+}

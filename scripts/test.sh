@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 source scripts/services.sh
 ensure_postgresql
+ensure_redis
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

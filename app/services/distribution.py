@@ -77,7 +77,11 @@ class DistributionService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._buffer: list[Mapping[str, str]] | None = None  # events held back while resyncing
         self.transitions: list[Transition] = []
-        self.listeners: list[Callable[[Output], None]] = []
+        # Extension points: other services (compliance, metrics, live views) follow the center
+        # through these instead of patching this shell. Both are called on the event loop and must
+        # not raise or block.
+        self.listeners: list[Callable[[Output], None]] = []  # every core output, after it is carried out
+        self.event_observers: list[Callable[[Mapping[str, str]], None]] = []  # every AMI event
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -125,6 +129,11 @@ class DistributionService:
             self._dispatch_event(msg)
         except Exception:  # one bad event must never stop the hotline
             log.exception("AMI event skipped", extra={"event": msg.get("Event")})
+        for observer in self.event_observers:
+            try:
+                observer(msg)
+            except Exception:
+                log.exception("AMI event observer failed", extra={"event": msg.get("Event")})
 
     def _dispatch_event(self, msg: Mapping[str, str]) -> None:
         name = msg.get("Event")
@@ -213,7 +222,10 @@ class DistributionService:
             except Exception:
                 log.exception("carrying out %s failed", type(output).__name__)
             for listener in self.listeners:
-                listener(output)
+                try:
+                    listener(output)
+                except Exception:
+                    log.exception("listener failed on %s", type(output).__name__)
         self._schedule_wakeup()
 
     def _carry_out(self, output: Output) -> None:

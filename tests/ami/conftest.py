@@ -27,11 +27,18 @@ async def make_link(fake: FakeAmi) -> AsyncIterator[LinkFactory]:
     def factory(**overrides: Any) -> tuple[AmiLink, Recorder]:
         recorder = Recorder()
         kwargs: dict[str, Any] = {
-            "host": "127.0.0.1", "port": fake.port, "username": fake.username, "secret": fake.secret,
-            "on_event": recorder.on_event, "on_connected": recorder.on_connected,
+            "host": "127.0.0.1",
+            "port": fake.port,
+            "username": fake.username,
+            "secret": fake.secret,
+            "on_event": recorder.on_event,
+            "on_connected": recorder.on_connected,
             "on_disconnected": recorder.on_disconnected,
-            "ping_interval": 0.2, "ping_timeout": 0.2,
-            "reconnect_min_delay": 0.02, "reconnect_max_delay": 0.1, "action_timeout": 1.0,
+            "ping_interval": 0.2,
+            "ping_timeout": 0.2,
+            "reconnect_min_delay": 0.02,
+            "reconnect_max_delay": 0.1,
+            "action_timeout": 1.0,
         }
         kwargs.update(overrides)
         link = AmiLink(**kwargs)

@@ -59,8 +59,14 @@ class _Connection:
 class FakeAmi:
     """The fake server. ``await start()``, then point a link at ``port``."""
 
-    def __init__(self, *, username: str = "hotline", secret: str = "s3cret",
-                 auth_fail_delay: float = 0.01, fully_booted: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        username: str = "hotline",
+        secret: str = "s3cret",
+        auth_fail_delay: float = 0.01,
+        fully_booted: bool = True,
+    ) -> None:
         self.username = username
         self.secret = secret
         self.auth_fail_delay = auth_fail_delay
@@ -156,23 +162,43 @@ class FakeAmi:
                 self.logins += 1
                 conn.write(encode([*ok, ("Message", "Authentication accepted")]))
                 if self.fully_booted:
-                    conn.write(encode([("Event", "FullyBooted"), ("Privilege", "system,all"),
-                                       ("Uptime", "10"), ("LastReload", "10"), ("Status", "Fully Booted")]))
+                    conn.write(
+                        encode(
+                            [
+                                ("Event", "FullyBooted"),
+                                ("Privilege", "system,all"),
+                                ("Uptime", "10"),
+                                ("LastReload", "10"),
+                                ("Status", "Fully Booted"),
+                            ]
+                        )
+                    )
             else:
                 await asyncio.sleep(self.auth_fail_delay)  # Asterisk waits 1 s
-                conn.write(encode([("Response", "Error"), ("ActionID", action_id),
-                                   ("Message", "Authentication failed")]))
+                conn.write(
+                    encode(
+                        [("Response", "Error"), ("ActionID", action_id), ("Message", "Authentication failed")]
+                    )
+                )
                 conn.writer.close()
         elif not conn.logged_in:
-            conn.write(encode([("Response", "Error"), ("ActionID", action_id),
-                               ("Message", "Permission denied")]))
+            conn.write(
+                encode([("Response", "Error"), ("ActionID", action_id), ("Message", "Permission denied")])
+            )
         elif name in self.ignored_actions:
             pass
         elif name == "ping":
             conn.write(encode([*ok, ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}")]))
         elif name == "logoff":
-            conn.write(encode([("Response", "Goodbye"), ("ActionID", action_id),
-                               ("Message", "Thanks for all the fish.")]))
+            conn.write(
+                encode(
+                    [
+                        ("Response", "Goodbye"),
+                        ("ActionID", action_id),
+                        ("Message", "Thanks for all the fish."),
+                    ]
+                )
+            )
             conn.writer.close()
         elif name == "originate":
             conn.write(encode([*ok, ("Message", "Originate successfully queued")]))
@@ -188,11 +214,22 @@ class FakeAmi:
             conn.write(encode([*ok, ("EventList", "start"), ("Message", "Channels will follow")]))
             for channel in self.channels:
                 conn.write(encode([("Event", "CoreShowChannel"), ("ActionID", action_id), *channel.items()]))
-            conn.write(encode([("Event", "CoreShowChannelsComplete"), ("ActionID", action_id),
-                               ("EventList", "Complete"), ("ListItems", str(len(self.channels)))]))
+            conn.write(
+                encode(
+                    [
+                        ("Event", "CoreShowChannelsComplete"),
+                        ("ActionID", action_id),
+                        ("EventList", "Complete"),
+                        ("ListItems", str(len(self.channels))),
+                    ]
+                )
+            )
         else:
-            conn.write(encode([("Response", "Error"), ("ActionID", action_id),
-                               ("Message", "Invalid/unknown command")]))
+            conn.write(
+                encode(
+                    [("Response", "Error"), ("ActionID", action_id), ("Message", "Invalid/unknown command")]
+                )
+            )
 
     async def _originate_outcome(self, conn: _Connection, action: Headers) -> None:
         await asyncio.sleep(self.originate_delay)
@@ -201,15 +238,23 @@ class FakeAmi:
             return
         answered = reason == 4
         with contextlib.suppress(ConnectionError):
-            conn.write(encode([
-                ("Event", "OriginateResponse"), ("Privilege", "call,all"),
-                ("ActionID", str(action.get("actionid", ""))),
-                ("Response", "Success" if answered else "Failure"),
-                ("Channel", str(action.get("channel", ""))), ("Context", str(action.get("context", ""))),
-                ("Exten", str(action.get("exten", ""))), ("Reason", str(reason)),
-                ("Uniqueid", "1700000000.42" if answered else "<null>"),
-                ("CallerIDNum", "<unknown>"), ("CallerIDName", "<unknown>"),
-            ]))
+            conn.write(
+                encode(
+                    [
+                        ("Event", "OriginateResponse"),
+                        ("Privilege", "call,all"),
+                        ("ActionID", str(action.get("actionid", ""))),
+                        ("Response", "Success" if answered else "Failure"),
+                        ("Channel", str(action.get("channel", ""))),
+                        ("Context", str(action.get("context", ""))),
+                        ("Exten", str(action.get("exten", ""))),
+                        ("Reason", str(reason)),
+                        ("Uniqueid", "1700000000.42" if answered else "<null>"),
+                        ("CallerIDNum", "<unknown>"),
+                        ("CallerIDName", "<unknown>"),
+                    ]
+                )
+            )
 
 
 class Recorder:

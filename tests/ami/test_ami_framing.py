@@ -13,8 +13,12 @@ from acd.ami import protocol as ami_protocol
 from acd.ami.protocol import AmiProtocol
 
 SAMPLE_PAIRS = [
-    ("Event", "UserEvent"), ("Privilege", "user,all"), ("UserEvent", "AcdEnqueue"),
-    ("Queue", "general"), ("CallerIDName", "张三丰"), ("Uniqueid", "1700000000.7"),
+    ("Event", "UserEvent"),
+    ("Privilege", "user,all"),
+    ("UserEvent", "AcdEnqueue"),
+    ("Queue", "general"),
+    ("CallerIDName", "张三丰"),
+    ("Uniqueid", "1700000000.7"),
 ]
 SAMPLE = encode(SAMPLE_PAIRS)
 
@@ -48,7 +52,7 @@ async def test_protocol_one_byte_at_a_time_and_many_in_one_read() -> None:
     proto.connection_made(_StubTransport())
     stream = b"Asterisk Call Manager/11.0.0\r\n" + SAMPLE * 3
     for index in range(len(stream)):
-        proto.data_received(stream[index:index + 1])
+        proto.data_received(stream[index : index + 1])
     proto.data_received(SAMPLE * 50)
     assert len(events) == 53
     assert all(event["CallerIDName"] == "张三丰" for event in events)
@@ -56,7 +60,8 @@ async def test_protocol_one_byte_at_a_time_and_many_in_one_read() -> None:
 
 
 async def test_message_split_across_socket_reads_at_every_byte(
-        fake: FakeAmi, up_link: tuple[AmiLink, Recorder]) -> None:
+    fake: FakeAmi, up_link: tuple[AmiLink, Recorder]
+) -> None:
     link, recorder = up_link
     for cut in range(1, len(SAMPLE)):
         await fake.inject(SAMPLE, splits=[cut], pause=0.002)
@@ -86,8 +91,9 @@ async def test_utf8_character_split_across_reads(fake: FakeAmi, up_link: tuple[A
     assert recorder.events[-1]["callerIdName"] == "王小明"  # case-insensitive
 
 
-async def test_garbage_is_logged_and_skipped(fake: FakeAmi, up_link: tuple[AmiLink, Recorder],
-                                             caplog: pytest.LogCaptureFixture) -> None:
+async def test_garbage_is_logged_and_skipped(
+    fake: FakeAmi, up_link: tuple[AmiLink, Recorder], caplog: pytest.LogCaptureFixture
+) -> None:
     link, recorder = up_link
     caplog.set_level(logging.WARNING, logger="acd.ami")
     await fake.inject(
@@ -108,7 +114,8 @@ async def test_garbage_is_logged_and_skipped(fake: FakeAmi, up_link: tuple[AmiLi
 
 
 async def test_raising_event_handler_does_not_close_the_link(
-        fake: FakeAmi, make_link: LinkFactory, caplog: pytest.LogCaptureFixture) -> None:
+    fake: FakeAmi, make_link: LinkFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     seen: list[str] = []
 
     def on_event(message: AmiMessage) -> None:
@@ -130,7 +137,8 @@ async def test_raising_event_handler_does_not_close_the_link(
 
 
 async def test_oversized_message_drops_and_reconnects(
-        fake: FakeAmi, up_link: tuple[AmiLink, Recorder], monkeypatch: pytest.MonkeyPatch) -> None:
+    fake: FakeAmi, up_link: tuple[AmiLink, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
     link, recorder = up_link
     monkeypatch.setattr(ami_protocol, "MAX_MESSAGE_BYTES", 1000)
     await fake.inject(b"Event: Huge\r\nData: " + b"x" * 2000)

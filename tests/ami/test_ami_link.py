@@ -22,8 +22,9 @@ from acd.ami import (
 SECRET = "s3cret-never-logged"
 
 
-async def test_wrong_credentials_then_correct(make_link: LinkFactory, fake: FakeAmi,
-                                              caplog: pytest.LogCaptureFixture) -> None:
+async def test_wrong_credentials_then_correct(
+    make_link: LinkFactory, fake: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     fake.secret = "something-else"
     link, recorder = make_link(secret=SECRET, reconnect_min_delay=0.05, reconnect_max_delay=0.2)
@@ -57,7 +58,8 @@ def test_backoff_delay_grows_with_jitter_within_bounds() -> None:
 
 
 async def test_server_close_reconnects_and_runs_on_connected_again(
-        fake: FakeAmi, up_link: tuple[AmiLink, Recorder]) -> None:
+    fake: FakeAmi, up_link: tuple[AmiLink, Recorder]
+) -> None:
     link, recorder = up_link
     await eventually(lambda: recorder.connected == 1)
     await fake.drop()
@@ -67,8 +69,9 @@ async def test_server_close_reconnects_and_runs_on_connected_again(
     assert fake.logins == 2
 
 
-async def test_server_gone_then_back_on_the_same_port(fake: FakeAmi,
-                                                      up_link: tuple[AmiLink, Recorder]) -> None:
+async def test_server_gone_then_back_on_the_same_port(
+    fake: FakeAmi, up_link: tuple[AmiLink, Recorder]
+) -> None:
     link, recorder = up_link
     port = fake.port
     await fake.close()
@@ -101,7 +104,8 @@ async def test_connection_refused_at_start_then_server_appears(make_link: LinkFa
 
 
 async def test_on_connected_exception_is_logged_and_link_stays_up(
-        fake: FakeAmi, make_link: LinkFactory, caplog: pytest.LogCaptureFixture) -> None:
+    fake: FakeAmi, make_link: LinkFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     link, recorder = make_link()
     recorder.connected_error = RuntimeError("rebuild failed")
     await link.start()
@@ -113,7 +117,8 @@ async def test_on_connected_exception_is_logged_and_link_stays_up(
 
 
 async def test_silent_server_is_detected_by_ping_and_link_reconnects(
-        fake: FakeAmi, up_link: tuple[AmiLink, Recorder]) -> None:
+    fake: FakeAmi, up_link: tuple[AmiLink, Recorder]
+) -> None:
     link, recorder = up_link
     loop = asyncio.get_running_loop()
     fake.go_silent()
@@ -125,7 +130,8 @@ async def test_silent_server_is_detected_by_ping_and_link_reconnects(
 
 
 async def test_pending_action_fails_fast_when_server_dies_and_is_not_resent(
-        fake: FakeAmi, up_link: tuple[AmiLink, Recorder]) -> None:
+    fake: FakeAmi, up_link: tuple[AmiLink, Recorder]
+) -> None:
     link, _ = up_link
     pending = asyncio.create_task(link.send({"Action": "Blackhole"}, timeout=5.0))
     await eventually(lambda: len(fake.actions_named("Blackhole")) == 1)
@@ -182,9 +188,14 @@ async def test_send_list_returns_only_the_items(fake: FakeAmi, up_link: tuple[Am
 async def test_originate_success(fake: FakeAmi, up_link: tuple[AmiLink, Recorder]) -> None:
     link, recorder = up_link
     result = await link.originate(
-        channel="PJSIP/1001", context="acd-agent", exten="s", caller_id='"张三" <13800000000>',
-        variables={"ACD_CALLER": "PJSIP/citizen-00000001", "ACD_QUEUE": "general"}, timeout=15,
-        channel_id="agent-leg-1", other_channel_id="agent-leg-1;2",
+        channel="PJSIP/1001",
+        context="acd-agent",
+        exten="s",
+        caller_id='"张三" <13800000000>',
+        variables={"ACD_CALLER": "PJSIP/citizen-00000001", "ACD_QUEUE": "general"},
+        timeout=15,
+        channel_id="agent-leg-1",
+        other_channel_id="agent-leg-1;2",
     )
     assert result.success and result.reason is None and result.reason_code == 4
     assert result.channel == "PJSIP/1001" and result.uniqueid == "1700000000.42"
@@ -197,16 +208,25 @@ async def test_originate_success(fake: FakeAmi, up_link: tuple[AmiLink, Recorder
     assert "OriginateResponse" not in [event["Event"] for event in recorder.events]
 
 
-@pytest.mark.parametrize(("reason_code", "failure"), [
-    (0, OriginateFailure.NO_ANSWER), (1, OriginateFailure.NO_ANSWER), (3, OriginateFailure.NO_ANSWER),
-    (5, OriginateFailure.BUSY), (8, OriginateFailure.CONGESTION), (2, OriginateFailure.FAILED),
-])
-async def test_originate_failure_mapping(fake: FakeAmi, up_link: tuple[AmiLink, Recorder],
-                                         reason_code: int, failure: OriginateFailure) -> None:
+@pytest.mark.parametrize(
+    ("reason_code", "failure"),
+    [
+        (0, OriginateFailure.NO_ANSWER),
+        (1, OriginateFailure.NO_ANSWER),
+        (3, OriginateFailure.NO_ANSWER),
+        (5, OriginateFailure.BUSY),
+        (8, OriginateFailure.CONGESTION),
+        (2, OriginateFailure.FAILED),
+    ],
+)
+async def test_originate_failure_mapping(
+    fake: FakeAmi, up_link: tuple[AmiLink, Recorder], reason_code: int, failure: OriginateFailure
+) -> None:
     link, _ = up_link
     fake.originate_reason = reason_code
-    result = await link.originate(channel="PJSIP/1001", context="acd-agent", exten="s", caller_id=None,
-                                  variables={}, timeout=5)
+    result = await link.originate(
+        channel="PJSIP/1001", context="acd-agent", exten="s", caller_id=None, variables={}, timeout=5
+    )
     assert not result.success
     assert result.reason is failure and result.reason_code == reason_code
     assert result.uniqueid is None  # Asterisk reports <null>
@@ -215,11 +235,15 @@ async def test_originate_failure_mapping(fake: FakeAmi, up_link: tuple[AmiLink, 
 
 
 async def test_originate_raises_not_connected_when_link_drops(
-        fake: FakeAmi, up_link: tuple[AmiLink, Recorder]) -> None:
+    fake: FakeAmi, up_link: tuple[AmiLink, Recorder]
+) -> None:
     link, _ = up_link
     fake.originate_reason = None
-    pending = asyncio.create_task(link.originate(
-        channel="PJSIP/1001", context="acd-agent", exten="s", caller_id=None, variables={}, timeout=30))
+    pending = asyncio.create_task(
+        link.originate(
+            channel="PJSIP/1001", context="acd-agent", exten="s", caller_id=None, variables={}, timeout=30
+        )
+    )
     await eventually(lambda: len(fake.actions_named("Originate")) == 1)
     await asyncio.sleep(0.05)  # the Success response is in: panoramisk 1.4 would now drop the future
     await fake.drop()
@@ -235,8 +259,9 @@ async def test_originate_timeout(fake: FakeAmi, make_link: LinkFactory) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(AmiTimeout):
-        await link.originate(channel="PJSIP/1001", context="acd-agent", exten="s", caller_id=None,
-                             variables={}, timeout=0.1)
+        await link.originate(
+            channel="PJSIP/1001", context="acd-agent", exten="s", caller_id=None, variables={}, timeout=0.1
+        )
     assert 0.3 <= loop.time() - started < 0.8
     assert link.up
 
@@ -244,8 +269,14 @@ async def test_originate_timeout(fake: FakeAmi, make_link: LinkFactory) -> None:
 async def test_line_breaks_in_values_are_rejected(fake: FakeAmi, up_link: tuple[AmiLink, Recorder]) -> None:
     link, _ = up_link
     with pytest.raises(ValueError, match="CallerID"):
-        await link.originate(channel="PJSIP/1001", context="acd-agent", exten="s",
-                             caller_id="x\r\nAction: Hangup", variables={}, timeout=5)
+        await link.originate(
+            channel="PJSIP/1001",
+            context="acd-agent",
+            exten="s",
+            caller_id="x\r\nAction: Hangup",
+            variables={},
+            timeout=5,
+        )
     assert fake.actions_named("Originate") == []
 
 

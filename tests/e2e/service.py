@@ -71,15 +71,17 @@ class HotlineService:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "app.cli", *args],
             input=stdin,
             env=self.env,
             capture_output=True,
             text=True,
             timeout=60,
-            check=True,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"hotline {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
+        return done
 
     def start(self, timeout: float = 30.0) -> None:
         self._log = self.log_path.open("ab")
@@ -122,6 +124,7 @@ class HotlineService:
         return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
 
     def create_users(self, agent_ids: list[str]) -> None:
+        self.cli("db", "upgrade")
         self.cli("users", "create", "sup", "--role", "supervisor", "--password-stdin", stdin=PASSWORD + "\n")
         for agent_id in agent_ids:
             self.cli(

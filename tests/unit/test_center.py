@@ -102,7 +102,9 @@ actions = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(actions)
-def test_no_call_is_lost_or_double_offered_and_no_agent_gets_two_calls(steps: list[tuple[str, object]]) -> None:
+def test_no_call_is_lost_or_double_offered_and_no_agent_gets_two_calls(
+    steps: list[tuple[str, object]],
+) -> None:
     c = center(ring_timeout=10, wrap_up=5)
     for a in AGENTS:
         c.log_in(a, f"ep-{a}", 0, A, a)

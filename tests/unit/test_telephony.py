@@ -17,7 +17,9 @@ def test_waiting_user_event_becomes_call_arrived() -> None:
         "Priority": "2",
     }
     arrived = telephony.call_arrived(msg, 100.0, "general")
-    assert arrived == ev.CallArrived(100.0, "1732700000.12", "general", "13800138000", "PJSIP/citizens-00000001", 2)
+    assert arrived == ev.CallArrived(
+        100.0, "1732700000.12", "general", "13800138000", "PJSIP/citizens-00000001", 2
+    )
 
 
 def test_malformed_waiting_event_is_refused_and_bad_priority_defaults() -> None:
@@ -29,7 +31,9 @@ def test_malformed_waiting_event_is_refused_and_bad_priority_defaults() -> None:
 
 def test_live_call_uses_the_dialplan_enqueue_time_or_the_channel_age() -> None:
     channel = {"Uniqueid": "1.1", "Channel": "PJSIP/x", "CallerIDNum": "555", "Duration": "00:01:05"}
-    with_var = telephony.live_call(channel, {"ACD_ENQUEUED": "1000", "ACD_QUEUE": "water"}, True, "general", 2000.0)
+    with_var = telephony.live_call(
+        channel, {"ACD_ENQUEUED": "1000", "ACD_QUEUE": "water"}, True, "general", 2000.0
+    )
     assert (with_var.enqueued_at, with_var.queue) == (1000.0, "water")
     without = telephony.live_call(channel, {}, True, "general", 2000.0)
     assert without.enqueued_at == 2000.0 - 65
