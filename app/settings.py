@@ -57,12 +57,43 @@ class Settings(BaseSettings):
     agent_context: str = "acd-agent"
     agent_channel_tech: str = "PJSIP"
 
+    # KPIs and observability (definitions: README, "KPI definitions")
+    timezone: str = Field(
+        "Asia/Shanghai", description="the center's time zone: report days and hours, 'today' on the wallboard"
+    )
+    kpi_service_level_seconds: float = Field(
+        15.0, gt=0, description="N of the N-second connection rate: answered within N s / offered"
+    )
+    kpi_queue_service_level_seconds: dict[str, float] = Field(
+        default_factory=dict, description="per-queue N, overriding kpi_service_level_seconds"
+    )
+    kpi_short_abandon_seconds: float = Field(
+        5.0, ge=0, description="a caller hanging up within this many seconds of queueing is a short abandon"
+    )
+    kpi_exclude_short_abandons: bool = Field(
+        False, description="leave short abandons out of offered and abandoned (they are still counted apart)"
+    )
+    kpi_target_connection_rate: float = Field(0.95, ge=0, le=1)
+    kpi_target_service_level: float = Field(0.90, ge=0, le=1, description="target N-second connection rate")
+    kpi_target_abandonment_rate: float = Field(0.05, ge=0, le=1, description="at most")
+    kpi_max_oldest_wait_seconds: float = Field(60.0, gt=0, description="alert when a caller waits longer")
+    wallboard_busy_limit_seconds: float = Field(
+        900.0, gt=0, description="the wallboard highlights agents busy (or not ready) longer than this"
+    )
+    wallboard_channel: str = Field(
+        "hotline:wallboard", description="Redis pub/sub channel (and key prefix) of the wallboard stream"
+    )
+    metrics_token: SecretStr | None = None
+    metrics_token_file: str | None = None
+
     @model_validator(mode="after")
     def _secrets_from_files(self) -> Settings:
         if self.ami_secret is None:
             self.ami_secret = _read_secret_file(self.ami_secret_file)
         if self.jwt_secret is None:
             self.jwt_secret = _read_secret_file(self.jwt_secret_file)
+        if self.metrics_token is None:
+            self.metrics_token = _read_secret_file(self.metrics_token_file)
         return self
 
 

@@ -48,7 +48,11 @@ def _duration(value: str | None) -> float:
 
 
 def call_arrived(msg: Mapping[str, str], at: float, default_queue: str) -> ev.CallArrived | None:
-    """The dialplan's ``UserEvent(AcdCallWaiting, ...)``: a caller starts waiting for an agent."""
+    """The dialplan's ``UserEvent(AcdCallWaiting, ...)``: a caller starts waiting for an agent.
+
+    The enqueue time is the dialplan's (``Enqueued``, epoch seconds with milliseconds), so a call
+    keeps the same enqueue time when a restarted service finds it again in Asterisk.
+    """
     uniqueid, channel = msg.get("Uniqueid"), msg.get("Channel")
     if not uniqueid or not channel:
         return None
@@ -59,6 +63,7 @@ def call_arrived(msg: Mapping[str, str], at: float, default_queue: str) -> ev.Ca
         caller_number=(msg.get("CallerIDNum") or "").strip(),
         channel=channel,
         priority=_int(msg.get("Priority"), 0),
+        enqueued_at=_float(msg.get("Enqueued")),
     )
 
 

@@ -83,7 +83,8 @@ class HotlineService:
             raise RuntimeError(f"hotline {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
         return done
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0, *, probe: str = "/readyz") -> None:
+        """Start ``hotline run`` and wait until ``probe`` answers 200."""
         self._log = self.log_path.open("ab")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "run", "--port", str(self.port)],
@@ -96,7 +97,7 @@ class HotlineService:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"hotline run exited {self._proc.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base_url}{probe}", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -119,6 +120,10 @@ class HotlineService:
             self._proc.kill()
             self._proc.wait(5)
             self._proc = None
+
+    def readiness(self) -> tuple[int, dict]:
+        response = httpx.get(f"{self.base_url}/readyz", timeout=5)
+        return response.status_code, response.json()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""

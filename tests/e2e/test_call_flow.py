@@ -225,3 +225,35 @@ def _seconds(iso: str) -> float:
 def test_service_log_has_no_secret(service: HotlineService, local_asterisk: LocalAsterisk) -> None:
     assert local_asterisk.ami_secret not in service.log()
     assert service.env["HOTLINE_JWT_SECRET"] not in service.log()
+
+
+def test_agent_endpoints_refuse_bad_input_and_other_agents(
+    service: HotlineService, supervisor: httpx.Client
+) -> None:
+    with service.client("agent1001") as alice:
+        # an agent acts only on itself
+        other = alice.post("/api/v1/agents/1002/login", json={"endpoint": "agent2"})
+        assert other.status_code == 403 and "own" in other.json()["detail"]
+        assert alice.get("/api/v1/agents/1002").status_code == 403
+        assert [a["id"] for a in alice.get("/api/v1/agents").json()] == ["1001"]
+        # invalid payloads: 422 with the reason
+        bad = alice.post("/api/v1/agents/1001/login", json={"endpoint": "agent1; DROP"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "endpoint"
+        assert alice.post("/api/v1/agents/1001/login", json={}).status_code == 422
+        assert alice.post("/api/v1/agents/1001/busy", json={"reason": ""}).status_code == 422
+        # state rules: 409 with the reason
+        conflict = alice.post("/api/v1/agents/1001/ready")
+        assert conflict.status_code == 409 and "not logged in" in conflict.json()["detail"]
+        assert alice.post("/api/v1/agents/1001/login", json={"endpoint": "PJSIP/agent1"}).status_code == 200
+        busy = alice.post("/api/v1/agents/1001/busy", json={"reason": "training"}).json()
+        assert (busy["state"], busy["reason"], busy["endpoint"]) == ("busy", "training", "agent1")
+    # one phone, one agent
+    taken = supervisor.post("/api/v1/agents/1002/login", json={"endpoint": "agent1"})
+    assert taken.status_code == 409 and "1001" in taken.json()["detail"]
+    # unknown ids: 404 with the id
+    missing = supervisor.get("/api/v1/agents/9999")
+    assert missing.status_code == 404 and "9999" in missing.json()["detail"]
+    assert supervisor.get("/api/v1/queues/nope").status_code == 404
+    # no token: 401
+    assert httpx.get(f"{service.base_url}/api/v1/agents").status_code == 401
+    assert httpx.get(f"{service.base_url}/api/v1/queues").status_code == 401

@@ -1,0 +1,37 @@
+"""The simulator drives the real engine; over a long run it reproduces the queueing theory."""
+
+from __future__ import annotations
+
+from acd.erlang import predict
+from acd.simulation import HandleTimes, Scenario, run
+
+
+def test_long_fifo_run_matches_erlang_c_within_one_point() -> None:
+    # 10 agents, 6.5 erlangs, exponential times, about 310,000 calls (seconds of CPU, not minutes).
+    scenario = Scenario(agents=10, calls_per_hour=130, handle_time=180, hours=2400, seed=1)
+    outcome = run(scenario)
+    expected = predict(10, 130, 180, threshold=15)
+    assert outcome.offered > 300_000
+    assert outcome.abandoned == 0 and outcome.answered == outcome.offered
+    assert abs(outcome.service_level - expected.service_level) < 0.01
+    assert abs(outcome.occupancy - expected.occupancy) < 0.01
+    assert abs(outcome.asa - expected.asa) / expected.asa < 0.1
+
+
+def test_patience_run_is_close_to_erlang_a() -> None:
+    scenario = Scenario(agents=10, calls_per_hour=170, handle_time=180, hours=400, patience=90, seed=2)
+    outcome = run(scenario)
+    expected = predict(10, 170, 180, threshold=15, patience=90)
+    assert abs(outcome.service_level - expected.service_level) < 0.02
+    assert abs(outcome.abandon_rate - expected.abandon_rate) < 0.02
+
+
+def test_same_seed_same_result_and_lognormal_times_run() -> None:
+    short = Scenario(agents=3, calls_per_hour=50, handle_time=120, hours=5, seed=3)
+    assert run(short) == run(short)
+    lognormal = Scenario(
+        agents=3, calls_per_hour=50, handle_time=120, hours=5, distribution=HandleTimes.LOGNORMAL, ring_delay=3
+    )
+    outcome = run(lognormal)
+    assert outcome.answered > 0 and 0 < outcome.occupancy < 1
+    assert outcome.asa >= 3  # every answer comes after the ring delay
