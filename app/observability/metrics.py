@@ -1,0 +1,244 @@
+"""Prometheus metrics of the hotline, fed by the core's notifications.
+
+Counters follow the core's notifications (``acd.commands``), never raw AMI events: the core ignores
+replayed events after an AMI reconnect, so nothing is counted twice. A call is counted once, when its
+fate is known (see :mod:`app.services.kpi`), under the queue it entered (as its database record says,
+even if it overflowed into another queue later). Gauges (waiting calls, agents by state, the AMI link)
+are read from the running core at scrape time, on the event loop.
+
+Label values are bounded: queue names from the configuration (any other becomes ``other``), agent
+states, outcomes and incident kinds from fixed sets. No caller numbers and no agent ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from acd import commands as cmd
+from acd.center import ContactCenter, Output
+from acd.queues_config import DestinationKind
+from agents.presence import AgentState
+from app.services.kpi import NATIONAL_SERVICE_LEVEL_SECONDS, Fate, KpiDefinitions
+from app.settings import Settings
+
+OTHER_QUEUE = "other"
+WAIT_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
+TALK_BUCKETS = (15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
+
+
+class IncidentKind(StrEnum):
+    """Agent incidents. The first two come from distribution; the rest are unauthorized busy states."""
+
+    MISSED_OFFER = "missed_offer"  # the phone did not take an offered call
+    NO_ANSWER_LIMIT = "no_answer_limit"  # max-no-answer reached: the system set the agent busy
+    BUSY_OVER_LIMIT = "busy_over_limit"
+    BUSY_UNAPPROVED = "busy_unapproved"
+    BUSY_OVER_SHIFT_ALLOWANCE = "busy_over_shift_allowance"
+    PHONE_BUSY_WHILE_READY = "phone_busy_while_ready"
+    PHONE_UNREGISTERED = "phone_unregistered"  # left the post
+    OTHER = "other"
+
+
+UNAUTHORIZED_BUSY = frozenset(
+    {
+        IncidentKind.BUSY_OVER_LIMIT,
+        IncidentKind.BUSY_UNAPPROVED,
+        IncidentKind.BUSY_OVER_SHIFT_ALLOWANCE,
+        IncidentKind.PHONE_BUSY_WHILE_READY,
+        IncidentKind.PHONE_UNREGISTERED,
+    }
+)
+
+#: KPI targets exported as ``hotline_kpi_target{kpi}`` so alert rules follow the configuration.
+TARGET_KPIS = ("connection_rate", "service_level_rate", "abandonment_rate", "oldest_wait_seconds")
+
+
+class LinkView(Protocol):
+    @property
+    def up(self) -> bool: ...
+    @property
+    def reconnects(self) -> int: ...
+
+
+class CenterView(Protocol):
+    """What the live collector reads of the distribution service."""
+
+    center: ContactCenter
+    link: LinkView
+
+    def clock(self) -> float: ...
+
+
+class _LiveCollector(Collector):
+    """Gauges read from the running core when Prometheus scrapes."""
+
+    def __init__(self, metrics: HotlineMetrics, service: CenterView) -> None:
+        self._metrics = metrics
+        self._service = service
+
+    def collect(self) -> Iterator[Metric]:
+        service, label = self._service, self._metrics.queue_label
+        engine, now = service.center.engine, service.clock()
+        waiting: dict[str, int] = dict.fromkeys(self._metrics.queues, 0)
+        oldest: dict[str, float] = dict.fromkeys(self._metrics.queues, 0.0)
+        for call in engine.waiting_calls():
+            queue = label(call.queue)
+            waiting[queue] = waiting.get(queue, 0) + 1
+            oldest[queue] = max(oldest.get(queue, 0.0), now - call.enqueued_at)
+        calls_waiting = GaugeMetricFamily(
+            "hotline_queue_calls_waiting", "Calls waiting for an agent (incl. ringing)", labels=["queue"]
+        )
+        oldest_wait = GaugeMetricFamily(
+            "hotline_queue_oldest_wait_seconds", "Wait of the longest-waiting call, 0 if none", labels=["queue"]
+        )
+        for queue in sorted(waiting):
+            calls_waiting.add_metric([queue], waiting[queue])
+            oldest_wait.add_metric([queue], round(oldest[queue], 3))
+        yield calls_waiting
+        yield oldest_wait
+
+        by_state = dict.fromkeys((s.value for s in AgentState), 0)
+        for agent in service.center.presence.agents.values():
+            by_state[agent.state.value] += 1
+        agents = GaugeMetricFamily("hotline_agents", "Agents by presence state", labels=["state"])
+        for state, count in by_state.items():
+            agents.add_metric([state], count)
+        yield agents
+
+        yield GaugeMetricFamily("hotline_ami_up", "1 when the AMI link is logged in", value=int(service.link.up))
+        yield CounterMetricFamily(
+            "hotline_ami_reconnects", "Reconnections of the AMI link", value=service.link.reconnects
+        )
+
+
+class HotlineMetrics:
+    """The hotline's metric families in a registry of their own, and the listener that feeds them."""
+
+    def __init__(self, definitions: KpiDefinitions, settings: Settings) -> None:
+        self.definitions = definitions
+        self.queues = tuple(settings.queues)
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.offered = Counter(
+            "hotline_calls_offered", "Calls that entered a queue, counted when answered or abandoned",
+            ["queue"], registry=reg,
+        )  # fmt: skip
+        self.answered = Counter("hotline_calls_answered", "Calls answered by an agent", ["queue"], registry=reg)
+        self.answered_in_sl = Counter(
+            "hotline_calls_answered_in_service_level",
+            "Calls answered within the queue's service-level threshold (see hotline_queue_service_level_seconds)",
+            ["queue"], registry=reg,
+        )  # fmt: skip
+        self.abandoned = Counter(
+            "hotline_calls_abandoned", "Callers who hung up before an agent answered (counted abandons)",
+            ["queue"], registry=reg,
+        )  # fmt: skip
+        self.short_abandoned = Counter(
+            "hotline_calls_short_abandoned",
+            "Callers who hung up within the short-abandon threshold (counted or not, see README)",
+            ["queue"], registry=reg,
+        )  # fmt: skip
+        edges = {*WAIT_BUCKETS, NATIONAL_SERVICE_LEVEL_SECONDS, definitions.service_level_seconds}
+        edges.update(definitions.queue_service_level_seconds.values())
+        if definitions.short_abandon_seconds > 0:
+            edges.add(definitions.short_abandon_seconds)
+        self.wait = Histogram(
+            "hotline_call_wait_seconds",
+            "Wait from queue entry to answer or hang-up; outcome: answered, abandoned, short_abandoned",
+            ["queue", "outcome"], buckets=sorted(edges), registry=reg,
+        )  # fmt: skip
+        self.talk = Histogram(
+            "hotline_call_talk_seconds", "Talk time of answered calls, answer to hang-up",
+            ["queue"], buckets=TALK_BUCKETS, registry=reg,
+        )  # fmt: skip
+        self.tickets = Counter(
+            "hotline_tickets_opened", "Work orders opened (one per answered call)", ["queue"], registry=reg
+        )
+        self.incidents = Counter("hotline_agent_incidents", "Agent incidents by kind", ["kind"], registry=reg)
+        threshold = Gauge(
+            "hotline_queue_service_level_seconds", "N of the queue's N-second connection rate", ["queue"],
+            registry=reg,
+        )  # fmt: skip
+        target = Gauge("hotline_kpi_target", "Configured KPI targets (rates are ratios 0..1)", ["kpi"], registry=reg)
+        for queue in (*self.queues, OTHER_QUEUE):
+            threshold.labels(queue).set(definitions.threshold(queue))
+            for counter in (self.offered, self.answered, self.answered_in_sl, self.abandoned, self.tickets):
+                counter.labels(queue)
+            self.short_abandoned.labels(queue)
+            for outcome in Fate:
+                self.wait.labels(queue, outcome.value)
+            self.talk.labels(queue)
+        for kind in IncidentKind:
+            self.incidents.labels(kind.value)
+        target.labels("connection_rate").set(settings.kpi_target_connection_rate)
+        target.labels("service_level_rate").set(settings.kpi_target_service_level)
+        target.labels("abandonment_rate").set(settings.kpi_target_abandonment_rate)
+        target.labels("oldest_wait_seconds").set(settings.kpi_max_oldest_wait_seconds)
+        # call id -> the queue it entered (its database record's queue), while waiting; then talking
+        self._waiting: dict[str, str] = {}
+        self._talking: dict[str, str] = {}
+
+    def queue_label(self, queue: str) -> str:
+        return queue if queue in self.queues else OTHER_QUEUE
+
+    def attach(self, service: CenterView) -> None:
+        """Read live gauges from ``service`` at scrape time (one service per registry)."""
+        self.registry.register(_LiveCollector(self, service))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def record_incident(self, kind: str) -> None:
+        """Count an agent incident (compliance rules call this too); unknown kinds count as ``other``."""
+        known = kind if kind in IncidentKind.__members__.values() else IncidentKind.OTHER
+        self.incidents.labels(str(known)).inc()
+
+    def observe(self, output: Output) -> None:
+        """The listener on the core's outputs (``DistributionService.listeners``)."""
+        match output:
+            case cmd.CallQueued(call_id=call_id, queue=queue):
+                self._waiting.setdefault(call_id, queue)
+            case cmd.CallAnswered(call_id=call_id, enqueued_at=enqueued_at, answered_at=answered_at):
+                if call_id in self._talking:
+                    return
+                entered = self._waiting.pop(call_id, None) or output.queue
+                self._talking[call_id] = entered
+                queue, wait = self.queue_label(entered), answered_at - enqueued_at
+                self.offered.labels(queue).inc()
+                self.answered.labels(queue).inc()
+                if self.definitions.in_service_level(entered, wait):
+                    self.answered_in_sl.labels(queue).inc()
+                self.wait.labels(queue, Fate.ANSWERED.value).observe(wait)
+                self.tickets.labels(queue).inc()  # every answered call opens exactly one ticket
+            case cmd.CallFinished(call_id=call_id, answered_at=answered_at, at=at):
+                entered = self._talking.pop(call_id, None)
+                if entered is not None:
+                    self.talk.labels(self.queue_label(entered)).observe(at - answered_at)
+            case cmd.CallAbandoned(call_id=call_id, enqueued_at=enqueued_at, at=at):
+                queue = self.queue_label(self._waiting.pop(call_id, None) or output.queue)
+                wait = at - enqueued_at
+                fate = self.definitions.abandon_fate(wait)
+                if self.definitions.is_short_abandon(wait):
+                    self.short_abandoned.labels(queue).inc()
+                if fate is Fate.ABANDONED:
+                    self.offered.labels(queue).inc()
+                    self.abandoned.labels(queue).inc()
+                self.wait.labels(queue, fate.value).observe(wait)
+            case cmd.CallOverflowed(call_id=call_id, destination=destination):
+                if destination.kind is not DestinationKind.QUEUE:
+                    self._waiting.pop(call_id, None)  # left the hotline's queues: neither fate
+            case cmd.AgentMissedOffer():
+                self.incidents.labels(IncidentKind.MISSED_OFFER.value).inc()
+            case cmd.AgentExhaustedNoAnswer():
+                self.incidents.labels(IncidentKind.NO_ANSWER_LIMIT.value).inc()
+
+
+def metric_names(families: Iterable[Metric]) -> set[str]:
+    """Every sample name the families expose (``_total``, ``_bucket``, ``_sum``... included)."""
+    return {sample.name for family in families for sample in family.samples}
