@@ -14,6 +14,7 @@ from acd import commands as cmd
 from acd import events as ev
 from acd.commands import Activity
 from acd.engine import Engine, QueueConfig
+from acd.queues_config import DEFAULT_PRIORITY_STEP
 from agents.presence import AgentState, Cause, Presence, Transition
 
 Output = cmd.Command | Transition
@@ -30,12 +31,15 @@ NO_ANSWER_LIMIT = "no_answer_limit"
 
 
 class ContactCenter:
-    def __init__(self, queues: Iterable[QueueConfig]) -> None:
-        self.engine = Engine({q.name: q for q in queues})
+    def __init__(
+        self, queues: Iterable[QueueConfig], *, priority_step: float = DEFAULT_PRIORITY_STEP
+    ) -> None:
+        self.engine = Engine({q.name: q for q in queues}, priority_step=priority_step)
         self.presence = Presence()
         self.agent_queues: dict[str, frozenset[str]] = {}
         self.agent_skills: dict[str, Mapping[str, int]] = {}  # skill -> level 1-5, per agent
         self.agent_order: dict[str, int] = {}  # place for top-down / round robin, per agent
+        self._refresh_after_wrap_up: set[str] = set()
 
     def default_queues(self) -> frozenset[str]:
         return frozenset(self.engine.queues)
@@ -67,6 +71,24 @@ class ContactCenter:
     def next_deadline(self) -> float | None:
         return self.engine.next_deadline()
 
+    def reconfigure(self, queues: Iterable[QueueConfig], at: float) -> list[Output]:
+        """Apply reloaded queue definitions (no call is dropped, see ``acd.engine``).
+
+        Agents without a queue list of their own serve every configured queue, so the ones taking
+        calls are told the new set at once; an agent in wrap-up is told when it ends, because a new
+        ``AgentAvailable`` would end its wrap-up early.
+        """
+        out: list[Output] = []
+        self._follow(self.engine.handle(ev.QueuesReconfigured(at, tuple(queues))), out)
+        for agent_id, agent in self.presence.agents.items():
+            if agent_id in self.agent_queues or not agent.wants_calls or agent.endpoint is None:
+                continue
+            if agent.state is AgentState.WRAP_UP:
+                self._refresh_after_wrap_up.add(agent_id)
+            else:
+                self._follow(self.engine.handle(self._available(agent_id, agent.endpoint, at)), out)
+        return out
+
     # -- internals --------------------------------------------------------------------------------
 
     def _request(self, agent_id: str, at: float, transitions: list[Transition]) -> list[Output]:
@@ -77,14 +99,16 @@ class ContactCenter:
         out: list[Output] = list(transitions)
         agent = self.presence.get(agent_id)
         if agent.wants_calls and agent.endpoint is not None:
-            queues = self.agent_queues.get(agent_id) or self.default_queues()
-            skills = self.agent_skills.get(agent_id, {})
-            order = self.agent_order.get(agent_id, 0)
-            event: ev.Event = ev.AgentAvailable(at, agent_id, agent.endpoint, queues, skills, order)
+            event: ev.Event = self._available(agent_id, agent.endpoint, at)
         else:
             event = ev.AgentUnavailable(at, agent_id)
         self._follow(self.engine.handle(event), out)
         return out
+
+    def _available(self, agent_id: str, endpoint: str, at: float) -> ev.AgentAvailable:
+        queues = self.agent_queues.get(agent_id) or self.default_queues()
+        skills = self.agent_skills.get(agent_id, {})
+        return ev.AgentAvailable(at, agent_id, endpoint, queues, skills, self.agent_order.get(agent_id, 0))
 
     def _follow(self, commands: list[cmd.Command], out: list[Output]) -> None:
         """Pass the engine's output on, and let presence follow what distribution did."""
@@ -94,8 +118,15 @@ class ContactCenter:
                 case cmd.AgentActivityChanged(agent_id=agent_id, activity=activity, at=at):
                     before = self.presence.get(agent_id).wants_calls
                     out.extend(self.presence.activity(agent_id, _ACTIVITY_STATE[activity], at))
-                    if before and not self.presence.get(agent_id).wants_calls:
-                        self.engine.handle(ev.AgentUnavailable(at, agent_id))
+                    agent = self.presence.get(agent_id)
+                    if before and not agent.wants_calls:
+                        # may overflow waiting calls (no agent left): their commands must go out too
+                        self._follow(self.engine.handle(ev.AgentUnavailable(at, agent_id)), out)
+                    elif activity is Activity.IDLE and agent_id in self._refresh_after_wrap_up:
+                        self._refresh_after_wrap_up.discard(agent_id)
+                        if agent.wants_calls and agent.endpoint is not None:
+                            event = self._available(agent_id, agent.endpoint, at)
+                            self._follow(self.engine.handle(event), out)
                 case cmd.AgentMissedOffer(agent_id=agent_id, at=at):
                     out.extend(self.presence.not_ready(agent_id, MISSED_CALL, at, Cause.SYSTEM, "acd"))
                 case cmd.AgentExhaustedNoAnswer(agent_id=agent_id, at=at):

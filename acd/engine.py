@@ -45,9 +45,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from acd import commands as cmd
 from acd import events as ev
@@ -176,39 +177,32 @@ class Engine:
         self._seq = itertools.count()
         self._offer_seq = itertools.count(1)
         self._waiting: dict[str, list[tuple[tuple[float, int], str]]] = {}
-        self._idle: dict[tuple[str, int], list[tuple[tuple[object, ...], int, str]]] = {}
-        self._pools: dict[tuple[str, int], _Pool] = {}
+        # queue -> per skill level (index 0..MAX_LEVEL): lazy heap of (strategy key, stamp, agent id)
+        self._idle: dict[str, list[list[tuple[tuple[object, ...], int, str]]]] = {}
+        self._pools: dict[str, list[_Pool]] = {}  # the same for random queues
         self._staffed: dict[str, set[str]] = {}  # queue -> available agents serving it
         self._last_offered: dict[str, dict[str, int]] = {}  # queue -> agent -> sequence (round robin)
         self._tier_wake: dict[str, float] = {}
         self._dirty: set[str] = set()  # queues where a new (call, agent) match may exist
         self._deadlines: list[tuple[float, str, str]] = []  # lazy heap; stale entries are skipped
+        self._handlers: dict[type, Callable[[Any, list[cmd.Command]], None]] = {
+            ev.CallArrived: self._call_arrived,
+            ev.CallerHungUp: self._caller_hung_up,
+            ev.AgentAvailable: self._agent_available,
+            ev.AgentUnavailable: self._agent_unavailable,
+            ev.OfferAnswered: self._offer_answered,
+            ev.OfferFailed: lambda e, out: self._offer_failed(e.offer_id, e.reason, e.at, out, penalize=True),
+            ev.AgentLegEnded: self._agent_leg_ended,
+            ev.TimePassed: lambda e, out: self._time_passed(e.at, out),
+            ev.Resynced: self._resynced,
+            ev.QueuesReconfigured: lambda e, out: self._reconfigure(e.queues, e.at, out),
+        }
 
     # -- public API -------------------------------------------------------------------------------
 
     def handle(self, event: ev.Event) -> list[cmd.Command]:
         out: list[cmd.Command] = []
-        match event:
-            case ev.CallArrived():
-                self._call_arrived(event, out)
-            case ev.CallerHungUp():
-                self._caller_hung_up(event, out)
-            case ev.AgentAvailable():
-                self._agent_available(event, out)
-            case ev.AgentUnavailable():
-                self._agent_unavailable(event, out)
-            case ev.OfferAnswered():
-                self._offer_answered(event, out)
-            case ev.OfferFailed():
-                self._offer_failed(event.offer_id, event.reason, event.at, out, penalize=True)
-            case ev.AgentLegEnded():
-                self._agent_leg_ended(event, out)
-            case ev.TimePassed():
-                self._time_passed(event.at, out)
-            case ev.Resynced():
-                self._resynced(event, out)
-            case ev.QueuesReconfigured():
-                self._reconfigure(event.queues, event.at, out)
+        self._handlers[type(event)](event, out)  # a dict lookup: cheaper than matching ten classes
         self._dispatch(event.at, out)
         return out
 
@@ -485,25 +479,35 @@ class Engine:
     # -- distribution -----------------------------------------------------------------------------
 
     def _dispatch(self, now: float, out: list[cmd.Command]) -> None:
-        """Offer calls until no queue touched since the last dispatch has a (call, agent) match."""
+        """Offer calls until no queue touched since the last dispatch has a (call, agent) match.
+
+        Each dirty queue's match (its head call, the agent its strategy picks) is computed once and
+        kept until an offer takes that call's queue or that agent; the earliest call wins.
+        """
         dirty = self._dirty
+        heads: dict[str, Call] = {}
+        matches: dict[str, tuple[Call, Agent]] = {}
         while dirty:
             best: tuple[Call, Agent] | None = None
             for queue in list(dirty):
-                call = self._head_call(queue)
-                if call is None:
-                    dirty.discard(queue)
-                    continue
-                if best is not None and best[0].key <= call.key:
-                    continue
-                agent = self._best_agent(queue, call, now)
-                if agent is None:
-                    dirty.discard(queue)
-                else:
-                    best = (call, agent)
+                match = matches.get(queue)
+                if match is None:
+                    call = heads.get(queue) or self._head_call(queue)
+                    agent = self._best_agent(queue, call, now) if call is not None else None
+                    if call is None or agent is None:
+                        dirty.discard(queue)
+                        continue
+                    heads[queue] = call
+                    match = matches[queue] = (call, agent)
+                if best is None or match[0].key < best[0].key:
+                    best = match
             if best is None:
                 return
-            self._offer(best[0], best[1], now, out)
+            call, agent = best
+            self._offer(call, agent, now, out)
+            del heads[call.queue]
+            for queue in [q for q, (_, a) in matches.items() if a is agent or q == call.queue]:
+                del matches[queue]
 
     def _best_agent(self, queue: str, call: Call, now: float) -> Agent | None:
         """The agent the queue's strategy picks, best skill level first, within the call's tier."""
@@ -516,11 +520,20 @@ class Engine:
                 next_after = tier.after
                 break
             min_level = tier.level
-        pick = self._random_idle if config.strategy is Strategy.RANDOM else self._first_idle
-        for level in range(MAX_LEVEL, min_level - 1, -1):
-            agent = pick(queue, level)
-            if agent is not None:
-                return agent
+        levels = range(MAX_LEVEL, min_level - 1, -1)
+        if config.strategy is Strategy.RANDOM:
+            pools = self._pools.get(queue)
+            if pools is not None:
+                for level in levels:
+                    if (agent := self._random_idle(pools[level], queue, level)) is not None:
+                        return agent
+        else:
+            heaps = self._idle.get(queue)
+            if heaps is not None:
+                for level in levels:
+                    heap = heaps[level]
+                    if heap and (agent := self._first_idle(heap, queue, level)) is not None:
+                        return agent
         if next_after is not None:
             at = call.key[0] + next_after
             if self._tier_wake.get(queue) != at:
@@ -528,19 +541,25 @@ class Engine:
                 heapq.heappush(self._deadlines, (at, "tier", queue))
         return None
 
-    def _first_idle(self, queue: str, level: int) -> Agent | None:
-        heap = self._idle.get((queue, level))
+    def _first_idle(
+        self, heap: list[tuple[tuple[object, ...], int, str]], queue: str, level: int
+    ) -> Agent | None:
         while heap:
             _, stamp, agent_id = heap[0]
             agent = self.agents[agent_id]
-            if agent.stamp == stamp and agent.offerable and agent.levels.get(queue) == level:
+            if (
+                agent.stamp == stamp
+                and agent.available
+                and agent.activity is Activity.IDLE
+                and agent.not_before is None
+                and agent.levels.get(queue) == level
+            ):
                 return agent
             heapq.heappop(heap)
         return None
 
-    def _random_idle(self, queue: str, level: int) -> Agent | None:
-        pool = self._pools.get((queue, level))
-        while pool is not None and pool.items:
+    def _random_idle(self, pool: _Pool, queue: str, level: int) -> Agent | None:
+        while pool.items:
             agent_id = pool.items[self.rng.randrange(len(pool.items))]
             agent = self.agents[agent_id]
             if agent.offerable and agent.levels.get(queue) == level:
@@ -700,24 +719,26 @@ class Engine:
             config = self._config(queue)
             self._dirty.add(queue)
             if config.strategy is Strategy.RANDOM:
-                self._pools.setdefault((queue, level), _Pool()).add(agent.agent_id)
+                pools = self._pools.get(queue) or self._pools.setdefault(
+                    queue, [_Pool() for _ in range(MAX_LEVEL + 1)]
+                )
+                pools[level].add(agent.agent_id)
                 continue
-            entry = (self._strategy_key(config, agent), agent.stamp, agent.agent_id)
-            heapq.heappush(self._idle.setdefault((queue, level), []), entry)
+            heaps = self._idle.get(queue) or self._idle.setdefault(queue, [[] for _ in range(MAX_LEVEL + 1)])
+            heapq.heappush(heaps[level], (self._strategy_key(config, agent), agent.stamp, agent.agent_id))
 
     def _strategy_key(self, config: QueueConfig, agent: Agent) -> tuple[object, ...]:
-        match config.strategy:
-            case Strategy.FEWEST_CALLS:
-                return (agent.calls_answered, agent.idle_since)
-            case Strategy.LEAST_TALK_TIME:
-                return (agent.talk_time, agent.idle_since)
-            case Strategy.ROUND_ROBIN:
-                last = self._last_offered.get(config.name, {}).get(agent.agent_id, -1)
-                return (last, agent.order, agent.agent_id)
-            case Strategy.TOP_DOWN:
-                return (agent.order, agent.agent_id)
-            case _:
-                return (agent.idle_since,)
+        strategy = config.strategy
+        if strategy is Strategy.LONGEST_IDLE:
+            return (agent.idle_since,)
+        if strategy is Strategy.FEWEST_CALLS:
+            return (agent.calls_answered, agent.idle_since)
+        if strategy is Strategy.LEAST_TALK_TIME:
+            return (agent.talk_time, agent.idle_since)
+        if strategy is Strategy.ROUND_ROBIN:
+            last = self._last_offered.get(config.name, {}).get(agent.agent_id, -1)
+            return (last, agent.order, agent.agent_id)
+        return (agent.order, agent.agent_id)  # top-down
 
     def _head_call(self, queue: str) -> Call | None:
         heap = self._waiting.get(queue)

@@ -105,16 +105,17 @@ def _erlang_a(agents: int, rate: float, aht: float, threshold: float, patience: 
     mu, theta, n = 1 / aht, 1 / patience, agents
     load = rate * aht
     # q[j] = P(n + j in system) / P(n in system); the states below n sum to 1/B in the same units.
-    q = [1.0]
+    q, mass = [1.0], 1.0
     while True:
-        nxt = q[-1] * rate / (n * mu + len(q) * theta)
-        q.append(nxt)
-        if nxt < _TAIL_EPS * sum(q) and len(q) * theta > rate:
+        ratio = rate / (n * mu + len(q) * theta)
+        q.append(q[-1] * ratio)
+        mass += q[-1]
+        if ratio < 1 and q[-1] < _TAIL_EPS * mass:  # the terms shrink from here on
             break
     below = 1 / erlang_b(n, load) - 1  # states 0..n-1
-    total = below + sum(q)
+    total = below + mass
     lq = sum(j * qj for j, qj in enumerate(q)) / total
-    p_wait = sum(q) / total
+    p_wait = mass / total
     # An arriving caller finding n + j - 1 in the system waits at position j (PASTA).
     w = [qj / total for qj in q]  # w[j - 1]: arrives at position j
     served = 1 - p_wait

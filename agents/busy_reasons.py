@@ -133,7 +133,9 @@ def parse_config(data: Mapping[str, Any]) -> BusyConfig:
     defaults = Rules()
     rules = Rules(
         left_post_grace=_seconds(rules_table, "left_post_grace_seconds", defaults.left_post_grace),
-        personal_call_grace=_seconds(rules_table, "personal_call_grace_seconds", defaults.personal_call_grace),
+        personal_call_grace=_seconds(
+            rules_table, "personal_call_grace_seconds", defaults.personal_call_grace
+        ),
         shift_gap=_seconds(rules_table, "shift_gap_hours", defaults.shift_gap / 3600.0) * 3600.0,
     )
     return BusyConfig(
@@ -151,7 +153,12 @@ DEFAULT_CONFIG = parse_config(
             "toilet": {"name": "Toilet", "code": "2", "limit_minutes": 10},
             "meal": {"name": "Meal", "code": "3", "limit_minutes": 45, "needs_approval": True},
             "training": {"name": "Training", "code": "4", "needs_approval": True, "productive": True},
-            "paperwork": {"name": "Work-order follow-up", "code": "5", "limit_minutes": 20, "productive": True},
+            "paperwork": {
+                "name": "Work-order follow-up",
+                "code": "5",
+                "limit_minutes": 20,
+                "productive": True,
+            },
         }
     }
 )

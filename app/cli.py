@@ -16,6 +16,8 @@ _COMMAND_MODULES = (
     "app.commands.asterisk",
     "app.commands.users",
     "app.commands.db",
+    "app.commands.simulate",
+    "app.commands.staffing",
 )
 
 

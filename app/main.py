@@ -11,13 +11,17 @@ from fastapi import FastAPI
 
 from acd.ami import AmiLink
 from acd.engine import QueueConfig
-from app.api import agents, auth, calls, health, queues, tickets
+from app.api import agents, auth, calls, compliance, health, queues, reports, supervisor, tickets, wallboard
+from app.api import metrics as metrics_api
 from app.api.deps import get_settings_dep
 from app.db.engine import make_engine, session_factory
 from app.db.migrate import upgrade
+from app.observability.wiring import Observability
 from app.security import require_jwt_secret
 from app.services.calls import CallRecorder
+from app.services.compliance import ComplianceStore
 from app.services.distribution import DistributionConfig, DistributionService
+from app.services.presence_watch import ComplianceSettings, PresenceWatch, load_busy_config
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,7 @@ def _link_factory(settings: Settings) -> partial[AmiLink]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     require_jwt_secret(settings)  # refuse to start without a signing key
+    busy_config = load_busy_config(ComplianceSettings().busy_reasons_file)  # nor with a bad busy config
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,11 +63,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CallRecorder(app.state.session_factory),
         )
         app.state.distribution = service
+        watch = PresenceWatch(service, ComplianceStore(app.state.session_factory), busy_config)
+        app.state.presence_watch = watch
+        await watch.start()  # before the link: closes incidents of an earlier run, not this one's
+        observability = Observability(settings, app.state.session_factory, service)
+        app.state.observability = observability
+        observability.start()
         await service.start()
         try:
             yield
         finally:
             await service.stop()
+            await watch.stop()
+            await observability.stop()
             db_engine.dispose()
 
     app = FastAPI(
@@ -72,6 +85,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.dependency_overrides[get_settings_dep] = lambda: settings
-    for module in (health, auth, agents, queues, tickets, calls):
+    for module in (
+        health,
+        auth,
+        agents,
+        queues,
+        tickets,
+        calls,
+        reports,
+        wallboard,
+        metrics_api,
+        compliance,
+        supervisor,
+    ):
         app.include_router(module.router)
+    wallboard.mount_page(app)
     return app

@@ -40,7 +40,10 @@ class LoginIn(BaseModel):
 
 class BusyIn(BaseModel):
     reason: str = Field(
-        min_length=1, max_length=64, pattern=r"^\S(.*\S)?$", description="why the agent is busy"
+        "",
+        max_length=64,
+        pattern=r"^(\S(.*\S)?)?$",
+        description="a configured busy reason (HOTLINE_BUSY_REASONS_FILE); empty only if allowed",
     )
 
 
@@ -136,8 +139,18 @@ def make_ready(
 
 @router.post("/{agent_id}/busy", response_model=AgentOut)
 def make_busy(
-    agent_id: str, body: BusyIn, user: CurrentUserDep, session: SessionDep, service: DistributionDep
+    agent_id: str,
+    body: BusyIn,
+    user: CurrentUserDep,
+    session: SessionDep,
+    service: DistributionDep,
+    request: Request,
 ) -> AgentOut:
+    """Busy with a configured reason. A reason that needs approval takes effect too, and is logged as
+    unapproved until a supervisor approves it (better request it: ``POST /api/v1/busy-requests``)."""
+    refused = request.app.state.presence_watch.config.check(body.reason)
+    if refused is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=refused)
     return _act(agent_id, user, session, service, "make_busy", reason=body.reason)
 
 

@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
         f"hotline API on http://{args.host}:{args.port}  (docs: http://{args.host}:{args.port}/docs)",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    # Open wallboard streams must not hold a shutdown for long.
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_config=None, access_log=False, timeout_graceful_shutdown=5
+    )
     return 0
 
 

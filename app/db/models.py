@@ -16,10 +16,12 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Enum,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -49,6 +51,12 @@ class CallOutcome(enum.StrEnum):
 
 class TicketStatus(enum.StrEnum):
     open = "open"
+
+
+class BusyRequestStatus(enum.StrEnum):
+    pending = "pending"
+    approved = "approved"
+    denied = "denied"
 
 
 def utcnow() -> datetime:
@@ -164,3 +172,70 @@ class Ticket(Base):
     ended_at: Mapped[datetime | None]
     status: Mapped[TicketStatus] = mapped_column(_str_enum(TicketStatus, "status"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentTransition(Base):
+    """One presence change (append-only): who, when, from, to, why, and who caused it."""
+
+    __tablename__ = "agent_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(64))
+    cause: Mapped[str] = mapped_column(String(20))  # agent, supervisor, system
+    actor: Mapped[str] = mapped_column(String(64))
+
+
+class ComplianceEntry(Base):
+    """The incident log (append-only, hash-chained; see app/services/compliance.py).
+
+    An incident is the ``opened`` entry plus at most one ``closed`` entry, and any number of
+    ``acknowledged`` entries (a supervisor's comment); all three carry the incident's columns so each
+    entry can be read, and hashed, on its own. ``seq`` numbers entries 1, 2, 3... without gaps.
+    """
+
+    __tablename__ = "compliance_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entry: Mapped[str] = mapped_column(String(20))  # opened, closed, acknowledged
+    incident_id: Mapped[str] = mapped_column(String(40), index=True)
+    agent_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ComplianceChainHead(Base):
+    """The single row that serializes appends to the incident log and names its last hash."""
+
+    __tablename__ = "compliance_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class BusyRequest(Base):
+    """An agent's request to go busy with a reason that needs a supervisor's approval."""
+
+    __tablename__ = "busy_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime]
+    requested_by: Mapped[str] = mapped_column(String(64))
+    status: Mapped[BusyRequestStatus] = mapped_column(_str_enum(BusyRequestStatus, "status"), index=True)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")

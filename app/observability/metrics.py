@@ -12,7 +12,7 @@ states, outcomes and incident kinds from fixed sets. No caller numbers and no ag
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Protocol
 
@@ -41,7 +41,7 @@ class IncidentKind(StrEnum):
     BUSY_UNAPPROVED = "busy_unapproved"
     BUSY_OVER_SHIFT_ALLOWANCE = "busy_over_shift_allowance"
     PHONE_BUSY_WHILE_READY = "phone_busy_while_ready"
-    PHONE_UNREGISTERED = "phone_unregistered"  # left the post
+    LEFT_POST = "left_post"  # the phone went away while logged in
     OTHER = "other"
 
 
@@ -51,7 +51,7 @@ UNAUTHORIZED_BUSY = frozenset(
         IncidentKind.BUSY_UNAPPROVED,
         IncidentKind.BUSY_OVER_SHIFT_ALLOWANCE,
         IncidentKind.PHONE_BUSY_WHILE_READY,
-        IncidentKind.PHONE_UNREGISTERED,
+        IncidentKind.LEFT_POST,
     }
 )
 
@@ -95,7 +95,9 @@ class _LiveCollector(Collector):
             "hotline_queue_calls_waiting", "Calls waiting for an agent (incl. ringing)", labels=["queue"]
         )
         oldest_wait = GaugeMetricFamily(
-            "hotline_queue_oldest_wait_seconds", "Wait of the longest-waiting call, 0 if none", labels=["queue"]
+            "hotline_queue_oldest_wait_seconds",
+            "Wait of the longest-waiting call, 0 if none",
+            labels=["queue"],
         )
         for queue in sorted(waiting):
             calls_waiting.add_metric([queue], waiting[queue])
@@ -111,7 +113,9 @@ class _LiveCollector(Collector):
             agents.add_metric([state], count)
         yield agents
 
-        yield GaugeMetricFamily("hotline_ami_up", "1 when the AMI link is logged in", value=int(service.link.up))
+        yield GaugeMetricFamily(
+            "hotline_ami_up", "1 when the AMI link is logged in", value=int(service.link.up)
+        )
         yield CounterMetricFamily(
             "hotline_ami_reconnects", "Reconnections of the AMI link", value=service.link.reconnects
         )
@@ -126,24 +130,32 @@ class HotlineMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
         self.offered = Counter(
-            "hotline_calls_offered", "Calls that entered a queue, counted when answered or abandoned",
-            ["queue"], registry=reg,
-        )  # fmt: skip
-        self.answered = Counter("hotline_calls_answered", "Calls answered by an agent", ["queue"], registry=reg)
+            "hotline_calls_offered",
+            "Calls that entered a queue, counted when answered or abandoned",
+            ["queue"],
+            registry=reg,
+        )
+        self.answered = Counter(
+            "hotline_calls_answered", "Calls answered by an agent", ["queue"], registry=reg
+        )
         self.answered_in_sl = Counter(
             "hotline_calls_answered_in_service_level",
-            "Calls answered within the queue's service-level threshold (see hotline_queue_service_level_seconds)",
-            ["queue"], registry=reg,
-        )  # fmt: skip
+            "Calls answered within the queue's hotline_queue_service_level_seconds",
+            ["queue"],
+            registry=reg,
+        )
         self.abandoned = Counter(
-            "hotline_calls_abandoned", "Callers who hung up before an agent answered (counted abandons)",
-            ["queue"], registry=reg,
-        )  # fmt: skip
+            "hotline_calls_abandoned",
+            "Callers who hung up before an agent answered (counted abandons)",
+            ["queue"],
+            registry=reg,
+        )
         self.short_abandoned = Counter(
             "hotline_calls_short_abandoned",
             "Callers who hung up within the short-abandon threshold (counted or not, see README)",
-            ["queue"], registry=reg,
-        )  # fmt: skip
+            ["queue"],
+            registry=reg,
+        )
         edges = {*WAIT_BUCKETS, NATIONAL_SERVICE_LEVEL_SECONDS, definitions.service_level_seconds}
         edges.update(definitions.queue_service_level_seconds.values())
         if definitions.short_abandon_seconds > 0:
@@ -151,21 +163,30 @@ class HotlineMetrics:
         self.wait = Histogram(
             "hotline_call_wait_seconds",
             "Wait from queue entry to answer or hang-up; outcome: answered, abandoned, short_abandoned",
-            ["queue", "outcome"], buckets=sorted(edges), registry=reg,
-        )  # fmt: skip
+            ["queue", "outcome"],
+            buckets=sorted(edges),
+            registry=reg,
+        )
         self.talk = Histogram(
-            "hotline_call_talk_seconds", "Talk time of answered calls, answer to hang-up",
-            ["queue"], buckets=TALK_BUCKETS, registry=reg,
-        )  # fmt: skip
+            "hotline_call_talk_seconds",
+            "Talk time of answered calls, answer to hang-up",
+            ["queue"],
+            buckets=TALK_BUCKETS,
+            registry=reg,
+        )
         self.tickets = Counter(
             "hotline_tickets_opened", "Work orders opened (one per answered call)", ["queue"], registry=reg
         )
         self.incidents = Counter("hotline_agent_incidents", "Agent incidents by kind", ["kind"], registry=reg)
         threshold = Gauge(
-            "hotline_queue_service_level_seconds", "N of the queue's N-second connection rate", ["queue"],
+            "hotline_queue_service_level_seconds",
+            "N of the queue's N-second connection rate",
+            ["queue"],
             registry=reg,
-        )  # fmt: skip
-        target = Gauge("hotline_kpi_target", "Configured KPI targets (rates are ratios 0..1)", ["kpi"], registry=reg)
+        )
+        target = Gauge(
+            "hotline_kpi_target", "Configured KPI targets (rates are ratios 0..1)", ["kpi"], registry=reg
+        )
         for queue in (*self.queues, OTHER_QUEUE):
             threshold.labels(queue).set(definitions.threshold(queue))
             for counter in (self.offered, self.answered, self.answered_in_sl, self.abandoned, self.tickets):
@@ -237,8 +258,3 @@ class HotlineMetrics:
                 self.incidents.labels(IncidentKind.MISSED_OFFER.value).inc()
             case cmd.AgentExhaustedNoAnswer():
                 self.incidents.labels(IncidentKind.NO_ANSWER_LIMIT.value).inc()
-
-
-def metric_names(families: Iterable[Metric]) -> set[str]:
-    """Every sample name the families expose (``_total``, ``_bucket``, ``_sum``... included)."""
-    return {sample.name for family in families for sample in family.samples}

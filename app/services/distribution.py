@@ -112,6 +112,10 @@ class DistributionService:
     def log_out(self, agent_id: str, cause: Cause, actor: str) -> None:
         self._apply(self.center.log_out(agent_id, self.clock(), cause, actor))
 
+    def not_ready(self, agent_id: str, reason: str, cause: Cause, actor: str) -> None:
+        """Take the agent out of distribution (left the post, forced by a supervisor)."""
+        self._apply(self.center.not_ready(agent_id, reason, self.clock(), cause, actor))
+
     def agent_at(self, endpoint: str) -> str | None:
         """The agent logged in at this endpoint, if any."""
         for agent in self.center.presence.agents.values():

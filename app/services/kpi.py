@@ -202,7 +202,12 @@ def decided_calls(
     """Answered and abandoned calls that entered a queue in ``[since, until)``."""
     stmt = (
         select(
-            Call.queue, Call.outcome, Call.enqueued_at, Call.answered_at, Call.ended_at, Ticket.id.is_not(None)
+            Call.queue,
+            Call.outcome,
+            Call.enqueued_at,
+            Call.answered_at,
+            Call.ended_at,
+            Ticket.id.is_not(None),
         )
         .outerjoin(Ticket, Ticket.call_id == Call.id)
         .where(
@@ -266,7 +271,9 @@ def kpi_report(
     start = bucket_start(since, interval, zone)
     while start < until:
         end = _next_bucket(start, interval, zone)
-        rows[start] = KpiRow(max(start, since.astimezone(zone)), min(end, until.astimezone(zone)), KpiTotals())
+        rows[start] = KpiRow(
+            max(start, since.astimezone(zone)), min(end, until.astimezone(zone)), KpiTotals()
+        )
         start = end
     total = KpiTotals()
     for call in calls:

@@ -14,7 +14,8 @@ def engine(**config: float) -> Engine:
 
 
 def arrive(e: Engine, call_id: str, at: float, priority: int = 0, queue: str = Q) -> list[cmd.Command]:
-    return e.handle(ev.CallArrived(at, call_id, queue, f"1380000{call_id}", f"PJSIP/citizens-{call_id}", priority))
+    channel = f"PJSIP/citizens-{call_id}"
+    return e.handle(ev.CallArrived(at, call_id, queue, f"1380000{call_id}", channel, priority))
 
 
 def ready(e: Engine, agent_id: str, at: float, queues: frozenset[str] = frozenset({Q})) -> list[cmd.Command]:
@@ -65,7 +66,8 @@ def test_missed_offer_keeps_the_call_first_and_sets_the_agent_not_ready() -> Non
     arrive(e, "c2", 1)
     [ring] = of(ready(e, "a1", 2), cmd.RingAgent)
     out = e.handle(ev.OfferFailed(17, ring.offer_id, ev.OfferFailure.NO_ANSWER))
-    assert [(m.agent_id, m.reason) for m in of(out, cmd.AgentMissedOffer)] == [("a1", ev.OfferFailure.NO_ANSWER)]
+    missed = [(m.agent_id, m.reason) for m in of(out, cmd.AgentMissedOffer)]
+    assert missed == [("a1", ev.OfferFailure.NO_ANSWER)]
     assert rings(out) == []  # a1 is out of distribution now
     assert rings(ready(e, "a2", 18)) == [("c1", "a2")]  # c1 is still first in line
 

@@ -219,9 +219,7 @@ def test_an_answered_call_resets_the_no_answer_count() -> None:
     assert of(out, cmd.AgentMissedOffer) and not of(out, cmd.AgentExhaustedNoAnswer)
 
 
-@pytest.mark.parametrize(
-    ("reason", "delay"), [(ev.OfferFailure.BUSY, 7.0), (ev.OfferFailure.REJECTED, 12.0)]
-)
+@pytest.mark.parametrize(("reason", "delay"), [(ev.OfferFailure.BUSY, 7.0), (ev.OfferFailure.REJECTED, 12.0)])
 def test_busy_or_rejecting_phone_waits_its_delay_then_gets_offers_again(
     reason: ev.OfferFailure, delay: float
 ) -> None:
@@ -399,3 +397,36 @@ def test_a_removed_queue_is_forgotten_once_its_calls_are_gone() -> None:
     assert set(e.queues) == {Q}
     arrive(e, "c2", 4, queue="old")  # a call for an unknown queue is still served, with defaults
     assert e.queue_config("old").wrap_up == 0
+
+
+def test_center_reload_gives_ready_agents_new_queues_and_waits_for_wrap_up_to_end() -> None:
+    c = ContactCenter([QueueConfig(Q, wrap_up=30)])
+    for agent in ("ready", "wrapping"):
+        c.log_in(agent, f"ep-{agent}", 0, Cause.AGENT, agent)
+        c.make_ready(agent, 0, Cause.AGENT, agent)
+    c.handle(ev.CallArrived(1, "c1", Q, "555", "PJSIP/c1"))
+    offer = str(c.engine.calls["c1"].offer_id)
+    wrapping = c.engine.offers[offer].agent_id
+    c.handle(ev.OfferAnswered(2, offer))
+    c.handle(ev.AgentLegEnded(10, offer))
+    assert c.presence.get(wrapping).state is AgentState.WRAP_UP
+    c.reconfigure([QueueConfig(Q, wrap_up=30), QueueConfig("new")], 11)
+    assert c.presence.get(wrapping).state is AgentState.WRAP_UP  # not cut short by the reload
+    out = c.handle(ev.CallArrived(12, "c2", "new", "555", "PJSIP/c2"))
+    other = ({"ready", "wrapping"} - {wrapping}).pop()
+    assert [r.agent_id for r in out if isinstance(r, cmd.RingAgent)] == [other]
+    c.handle(ev.TimePassed(40))  # wrap-up over: the agent now serves "new" too
+    assert c.engine.agents[wrapping].queues == frozenset({Q, "new"})
+
+
+def test_center_passes_on_overflow_when_the_last_agent_goes_busy() -> None:
+    voicemail = Destination(DestinationKind.VOICEMAIL, "1")
+    c = ContactCenter([QueueConfig(Q, overflow=voicemail, when_no_agents=NoAgents.OVERFLOW)])
+    c.log_in("a", "ep", 0, Cause.AGENT, "a")
+    c.make_ready("a", 0, Cause.AGENT, "a")
+    c.handle(ev.CallArrived(1, "c1", Q, "555", "PJSIP/c1"))
+    c.handle(ev.CallArrived(2, "c2", Q, "555", "PJSIP/c2"))
+    c.handle(ev.OfferAnswered(3, str(c.engine.calls["c1"].offer_id)))
+    out = c.make_busy("a", "lunch", 4, Cause.AGENT, "a")  # pending; stops new offers at once
+    assert [s.call_id for s in out if isinstance(s, cmd.SendCallTo)] == ["c2"]
+    assert "c2" not in c.engine.calls and c.engine.calls["c1"].state is CallState.CONNECTED

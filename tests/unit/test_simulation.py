@@ -29,9 +29,7 @@ def test_patience_run_is_close_to_erlang_a() -> None:
 def test_same_seed_same_result_and_lognormal_times_run() -> None:
     short = Scenario(agents=3, calls_per_hour=50, handle_time=120, hours=5, seed=3)
     assert run(short) == run(short)
-    lognormal = Scenario(
-        agents=3, calls_per_hour=50, handle_time=120, hours=5, distribution=HandleTimes.LOGNORMAL, ring_delay=3
-    )
+    lognormal = Scenario(3, 50, 120, hours=5, distribution=HandleTimes.LOGNORMAL, ring_delay=3)
     outcome = run(lognormal)
     assert outcome.answered > 0 and 0 < outcome.occupancy < 1
     assert outcome.asa >= 3  # every answer comes after the ring delay

@@ -1,0 +1,44 @@
+"""Wiring of metrics and wallboard into the application (see :class:`Observability`)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.observability.metrics import HotlineMetrics
+from app.services.distribution import DistributionService
+from app.services.kpi import KpiDefinitions
+from app.services.wallboard import WallboardHub, WallboardPublisher
+from app.settings import Settings
+
+
+class Observability:
+    def __init__(
+        self, settings: Settings, sessions: sessionmaker[Session], service: DistributionService | None
+    ) -> None:
+        self.settings = settings
+        self.definitions = KpiDefinitions.from_settings(settings)
+        self.metrics = HotlineMetrics(self.definitions, settings)
+        self.hub = WallboardHub(settings.redis_url, settings.wallboard_channel)
+        self.publisher: WallboardPublisher | None = None
+        if service is not None:
+            self.metrics.attach(service)
+            self.publisher = WallboardPublisher(
+                service,
+                settings,
+                self.definitions,
+                sessions,
+                self.hub,
+                storage_settled=lambda: service.writer.drain(timeout=2.0),
+            )
+            service.listeners.extend((self.metrics.observe, self.publisher.observe))
+
+    def start(self) -> None:
+        """Start the background tasks (on the running event loop)."""
+        self.hub.start()
+        if self.publisher is not None:
+            self.publisher.start()
+
+    async def stop(self) -> None:
+        if self.publisher is not None:
+            await self.publisher.stop()
+        await self.hub.stop()

@@ -1,0 +1,259 @@
+"""The compliance rules running beside call distribution: phones, feature codes, incidents.
+
+:class:`PresenceWatch` follows the :class:`DistributionService` through its extension points and
+changes nothing in it: ``listeners`` give every presence transition (stored, and fed to the rules),
+``event_observers`` every AMI event (ContactStatus and DeviceStateChange for the phones, the
+dialplan's AcdFeatureCode, FullyBooted after each login, which starts a DeviceStateList rebuild).
+The rules themselves are :class:`agents.compliance.ComplianceTracker`; this shell stores what it
+says, keeps its deadline timer, and carries out "left the post" by setting the agent not ready.
+
+Everything runs on the event loop; storage goes through the distribution's ordered writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from acd.ami import AmiError, AmiNotConnected, AmiTimeout
+from acd.center import Output as CoreOutput
+from agents.busy_reasons import DEFAULT_CONFIG, BusyConfig, parse_config
+from agents.compliance import (
+    LEFT_POST,
+    ComplianceTracker,
+    IncidentClosed,
+    IncidentOpened,
+    TakeOutOfService,
+)
+from agents.compliance import Output as RuleOutput
+from agents.presence import Cause, PresenceError, Transition
+from app.services.compliance import ComplianceStore
+from app.services.distribution import DistributionService
+
+log = logging.getLogger(__name__)
+
+FEATURE_EVENT = "AcdFeatureCode"
+RESULT_VARIABLE = "ACD_FC_RESULT"
+DEVICE_PREFIX = "PJSIP/"
+# ContactStatus values (Asterisk's ast_sip_contact_status_type names as AMI reports them).
+_CONTACT_PRESENT = {"Created", "Reachable", "NonQualified", "Updated"}
+_CONTACT_GONE = {"Removed", "Unreachable"}
+
+Incident = IncidentOpened | IncidentClosed
+
+
+class ComplianceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", extra="ignore")
+
+    busy_reasons_file: str | None = None
+
+
+def load_busy_config(path: str | None) -> BusyConfig:
+    """The busy reasons from a TOML file (see busy_reasons.example.toml); defaults without one."""
+    if not path:
+        return DEFAULT_CONFIG
+    return parse_config(tomllib.loads(Path(path).read_text()))
+
+
+class PresenceWatch:
+    def __init__(self, distribution: DistributionService, store: ComplianceStore, config: BusyConfig) -> None:
+        self.distribution = distribution
+        self.store = store
+        self.config = config
+        self.tracker = ComplianceTracker(config)
+        #: Called on the event loop with every incident opened or closed (metrics hook it here).
+        #: Must not raise or block.
+        self.incident_listeners: list[Callable[[Incident], None]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        distribution.listeners.append(self._on_output)
+        distribution.event_observers.append(self._on_event)
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.distribution.clock
+
+    async def start(self) -> None:
+        closed = await asyncio.to_thread(self.store.close_dangling, self.clock())
+        if closed:
+            log.warning("closed %d incidents left open by the previous run", closed)
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- requests from the API ---------------------------------------------------------------------
+
+    def approve(self, agent_id: str, reason: str, actor: str) -> None:
+        """A supervisor approved a busy request: the agent goes busy (after its call, if on one)."""
+        self._take(self.tracker.approve(agent_id, reason, self.clock()))
+        # Logged out meanwhile: the approval waits for the agent's next busy with this reason.
+        with contextlib.suppress(PresenceError):
+            self.distribution.make_busy(agent_id, reason, Cause.SUPERVISOR, actor)
+
+    # -- from the distribution service ----------------------------------------------------------------
+
+    def _on_output(self, output: CoreOutput) -> None:
+        if not isinstance(output, Transition):
+            return
+        self.distribution.writer.submit("transition", lambda: self.store.record_transition(output))
+        endpoint = self.distribution.center.presence.get(output.agent_id).endpoint
+        self._take(self.tracker.transition(output, endpoint))
+
+    def _on_event(self, msg: Mapping[str, str]) -> None:
+        name = msg.get("Event")
+        now = self.clock()
+        if name == "ContactStatus":
+            endpoint = msg.get("EndpointName") or msg.get("AOR") or ""
+            status = msg.get("ContactStatus", "")
+            if endpoint and status in _CONTACT_PRESENT | _CONTACT_GONE:
+                self._take(self.tracker.contact_status(endpoint, status in _CONTACT_PRESENT, now))
+        elif name == "DeviceStateChange":
+            device = msg.get("Device", "")
+            if device.startswith(DEVICE_PREFIX):
+                self._take(self.tracker.device_state(device[len(DEVICE_PREFIX) :], msg.get("State", ""), now))
+        elif name == "UserEvent" and msg.get("UserEvent") == FEATURE_EVENT:
+            self._spawn(self._feature_code(msg))
+        elif name == "FullyBooted":
+            self._spawn(self._rebuild_phones())
+
+    # -- phones ---------------------------------------------------------------------------------
+
+    async def _rebuild_phones(self) -> None:
+        """After a (re)connect: the device state of every phone, since events were missed meanwhile."""
+        try:
+            items = await self.distribution.link.send_list({"Action": "DeviceStateList"})
+        except (AmiError, AmiNotConnected, AmiTimeout) as exc:
+            log.warning("DeviceStateList failed: %s", exc)
+            return
+        now = self.clock()
+        for item in items:
+            device = item.get("Device", "")
+            if device.startswith(DEVICE_PREFIX):
+                endpoint = device[len(DEVICE_PREFIX) :]
+                self._take(self.tracker.device_state(endpoint, item.get("State", ""), now))
+        log.info("phones rebuilt from DeviceStateList", extra={"devices": len(items)})
+
+    # -- feature codes --------------------------------------------------------------------------
+
+    async def _feature_code(self, msg: Mapping[str, str]) -> None:
+        channel = msg.get("Channel", "")
+        action = (msg.get("Action") or "").strip()
+        arg = (msg.get("Arg") or "").strip()
+        endpoint = (msg.get("Endpoint") or "").strip()
+        result = await self._feature_result(action, arg, endpoint)
+        log.info("feature code %s %s from %s: %s", action, arg, endpoint, result)
+        if not channel:
+            return
+        try:
+            await self.distribution.link.send(
+                {"Action": "Setvar", "Channel": channel, "Variable": RESULT_VARIABLE, "Value": result}
+            )
+        except (AmiError, AmiNotConnected, AmiTimeout) as exc:
+            log.info("feature code result not delivered (caller hung up?): %s", exc)
+
+    async def _feature_result(self, action: str, arg: str, endpoint: str) -> str:
+        """Carry out a feature code; "ok" or why not (the dialplan plays a prompt for either)."""
+        if not endpoint:
+            return "no_endpoint"
+        actor = f"phone:{endpoint}"
+        service = self.distribution
+        try:
+            if action == "login":
+                if not arg or not await asyncio.to_thread(self.store.agent_exists, arg):
+                    return "unknown_agent"
+                holder = service.agent_at(endpoint)
+                if holder is not None and holder != arg:
+                    return "phone_in_use"
+                service.log_in(arg, endpoint, Cause.AGENT, actor)
+                return "ok"
+            agent_id = service.agent_at(endpoint)
+            if agent_id is None:
+                return "not_logged_in"
+            if action == "ready":
+                service.make_ready(agent_id, Cause.AGENT, actor)
+            elif action == "busy":
+                reason = ""
+                if arg:
+                    found = self.config.by_code(arg)
+                    if found is None:
+                        return "unknown_reason"
+                    reason = found.key
+                if self.config.check(reason) is not None:
+                    return "reason_required"
+                service.make_busy(agent_id, reason, Cause.AGENT, actor)
+            elif action == "logout":
+                service.log_out(agent_id, Cause.AGENT, actor)
+            else:
+                return "unknown_code"
+        except PresenceError:
+            return "refused"
+        return "ok"
+
+    # -- rules' output --------------------------------------------------------------------------
+
+    def _take(self, outputs: list[RuleOutput]) -> None:
+        store = self.store
+        for output in outputs:
+            match output:
+                case IncidentOpened():
+                    log.warning(
+                        "incident %s opened: agent %s %s",
+                        output.incident_id,
+                        output.agent_id,
+                        output.kind,
+                        extra={"reason": output.reason, "started_at": output.started_at},
+                    )
+                    self.distribution.writer.submit("incident", lambda o=output: store.record_opened(o))
+                    self._notify(output)
+                case IncidentClosed():
+                    log.info(
+                        "incident %s closed after %.1f s",
+                        output.incident_id,
+                        output.duration,
+                        extra={"agent": output.agent_id, "kind": output.kind},
+                    )
+                    self.distribution.writer.submit("incident", lambda o=output: store.record_closed(o))
+                    self._notify(output)
+                case TakeOutOfService(agent_id=agent_id):
+                    # Not now: this may run inside the distribution's own output loop.
+                    asyncio.get_running_loop().call_soon(self._take_out_of_service, agent_id)
+        self._schedule()
+
+    def _take_out_of_service(self, agent_id: str) -> None:
+        self.distribution.not_ready(agent_id, LEFT_POST, Cause.SYSTEM, "system")
+
+    def _notify(self, incident: Incident) -> None:
+        for listener in self.incident_listeners:
+            try:
+                listener(incident)
+            except Exception:
+                log.exception("incident listener failed")
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.tracker.next_deadline()
+        if deadline is not None:
+            delay = max(0.0, deadline - self.clock())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._take(self.tracker.tick(self.clock()))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
