@@ -140,6 +140,18 @@ class AgentMissedOffer:
 
 
 @dataclass(frozen=True, slots=True)
+class CallTakenOver:
+    """A waiting call was found connected by something else than the core (Asterisk's fallback
+    queue, while the service was away). The core forgets it; the shell records who answered."""
+
+    call_id: str
+    queue: str
+    caller_number: str
+    enqueued_at: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallOverflowed:
     """The call left its queue unanswered for ``destination``: ``reason`` is max_wait or no_agents."""
 
@@ -186,4 +198,5 @@ Command = (
     | CallOverflowed
     | AgentOfferDelayed
     | AgentExhaustedNoAnswer
+    | CallTakenOver
 )

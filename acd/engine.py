@@ -430,6 +430,13 @@ class Engine:
                     self._offer_answered(ev.OfferAnswered(e.at, offer.offer_id), out)
                 elif offer.offer_id not in e.live_channels:
                     self._offer_failed(offer.offer_id, ev.OfferFailure.ERROR, e.at, out, penalize=False)
+            elif call.state is CallState.WAITING and not seen.waiting:
+                # Someone else connected it while the link was down (Asterisk's fallback queue):
+                # it must not be offered again, or an agent's Bridge() would take it from them.
+                del self.calls[call.call_id]
+                out.append(
+                    cmd.CallTakenOver(call.call_id, call.queue, call.caller_number, call.enqueued_at, e.at)
+                )
         for seen in e.calls:
             if seen.call_id not in self.calls and seen.waiting:
                 self._call_arrived(

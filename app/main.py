@@ -10,7 +10,9 @@ from functools import partial
 from fastapi import FastAPI
 
 from acd.ami import AmiLink
-from acd.engine import QueueConfig
+from acd.queues_config import QueueConfig, RoutingConfig
+from acd.queues_config import load as load_queues
+from agents.compliance import IncidentOpened
 from app.api import agents, auth, calls, compliance, health, queues, reports, supervisor, tickets, wallboard
 from app.api import metrics as metrics_api
 from app.api.deps import get_settings_dep
@@ -43,9 +45,19 @@ def _link_factory(settings: Settings) -> partial[AmiLink]:
     )
 
 
+def routing_config(settings: Settings) -> RoutingConfig:
+    """The queues: from the queues file when one is named, else one default queue per name."""
+    if settings.queues_file:
+        return load_queues(settings.queues_file)
+    return RoutingConfig(
+        tuple(QueueConfig(name, ring_timeout=settings.ring_timeout) for name in settings.queues)
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     require_jwt_secret(settings)  # refuse to start without a signing key
+    routing_config(settings)  # nor with a queues file that does not parse
     busy_config = load_busy_config(ComplianceSettings().busy_reasons_file)  # nor with a bad busy config
 
     @asynccontextmanager
@@ -54,11 +66,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db_engine = make_engine(settings.database_url)
         app.state.db_engine = db_engine
         app.state.session_factory = session_factory(db_engine)
-        queue_configs = tuple(
-            QueueConfig(name, ring_timeout=settings.ring_timeout) for name in settings.queues
-        )
+        routing = routing_config(settings)
         service = DistributionService(
-            DistributionConfig(queue_configs, settings.agent_context, settings.agent_channel_tech),
+            DistributionConfig(
+                routing.queues,
+                settings.agent_context,
+                settings.agent_channel_tech,
+                priority_step=routing.priority_step,
+                repeat_caller_seconds=settings.repeat_caller_hours * 3600,
+                repeat_caller_priority=settings.repeat_caller_priority,
+            ),
             _link_factory(settings),
             CallRecorder(app.state.session_factory),
         )
@@ -69,6 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         observability = Observability(settings, app.state.session_factory, service)
         app.state.observability = observability
         observability.start()
+        watch.incident_listeners.append(
+            lambda i: (
+                observability.metrics.record_incident(i.kind.value) if isinstance(i, IncidentOpened) else None
+            )
+        )
         await service.start()
         try:
             yield

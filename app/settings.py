@@ -50,7 +50,14 @@ class Settings(BaseSettings):
     token_minutes: int = Field(480, gt=0, description="access token lifetime (one shift)")
 
     # Call distribution
-    queues: list[str] = Field(default_factory=lambda: ["general"])
+    queues: list[str] = Field(
+        default_factory=lambda: ["general"], description="queue names, when no queues file is given"
+    )
+    queues_file: str | None = Field(
+        None, description="TOML queue definitions (see queues.example.toml); reloadable at run time"
+    )
+    repeat_caller_hours: float = Field(24.0, ge=0, description="a caller again within this many hours …")
+    repeat_caller_priority: int = Field(1, ge=0, description="… waits with at least this priority")
     ring_timeout: float = Field(
         15.0, gt=0, description="seconds an agent's phone rings before the offer fails"
     )

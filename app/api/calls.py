@@ -31,6 +31,8 @@ class CallOut(BaseModel):
     agent_id: str | None
     outcome: CallOutcome
     hangup_cause: str | None
+    overflow_to: str | None = None
+    overflow_reason: str | None = None
 
 
 class CallPage(BaseModel):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from anyio import from_thread
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
+from acd.queues_config import ConfigError, Destination
+from acd.queues_config import load as load_queues
 from app.api.agents import DistributionDep
+from app.api.deps import SettingsDep
 from app.db.models import Role
-from app.security import AuthUser, CurrentUserDep
+from app.security import AuthUser, CurrentUserDep, require_roles
 from app.services.distribution import DistributionService
 
 router = APIRouter(prefix="/api/v1/queues", tags=["queues"])
@@ -33,12 +36,27 @@ class QueueAgentOut(BaseModel):
 
 class QueueOut(BaseModel):
     name: str
+    strategy: str
+    skill: str | None
+    service_level: float = Field(description="the N of the N-second connection rate")
     ring_timeout: float
     wrap_up: float
+    max_wait: float | None
+    overflow: str | None = Field(
+        description="where calls go after max_wait: queue:x, voicemail:x, callback, message:x"
+    )
+    when_no_agents: str
+    announce_every: float
     calls_waiting: int
     oldest_wait_seconds: float
     calls: list[WaitingCallOut]
     agents: list[QueueAgentOut]
+
+
+def _destination(destination: Destination | None) -> str | None:
+    if destination is None:
+        return None
+    return f"{destination.kind}:{destination.target}" if destination.target else str(destination.kind)
 
 
 def _snapshot(service: DistributionService, user: AuthUser, only: str | None) -> list[QueueOut]:
@@ -73,8 +91,15 @@ def _snapshot(service: DistributionService, user: AuthUser, only: str | None) ->
         queues.append(
             QueueOut(
                 name=name,
+                strategy=str(config.strategy),
+                skill=config.skill,
+                service_level=config.service_level,
                 ring_timeout=config.ring_timeout,
                 wrap_up=config.wrap_up,
+                max_wait=config.max_wait,
+                overflow=_destination(config.overflow),
+                when_no_agents=str(config.when_no_agents),
+                announce_every=config.announce_every,
                 calls_waiting=len(calls),
                 oldest_wait_seconds=max((c.wait_seconds for c in calls), default=0.0),
                 calls=calls,
@@ -95,3 +120,24 @@ def get_queue(name: str, user: CurrentUserDep, service: DistributionDep) -> Queu
     if not found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown queue {name!r}")
     return found[0]
+
+
+class ReloadOut(BaseModel):
+    queues: list[str]
+
+
+@router.post("/reload", response_model=ReloadOut, dependencies=[Depends(require_roles(Role.admin))])
+def reload_queues(service: DistributionDep, settings: SettingsDep) -> ReloadOut:
+    """Re-read the queues file and apply it without dropping a waiting call (admins only)."""
+    if not settings.queues_file:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="No queues file configured (HOTLINE_QUEUES_FILE)"
+        )
+    try:
+        routing = load_queues(settings.queues_file)
+    except (ConfigError, OSError) as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"Queues file rejected: {exc}"
+        ) from None
+    from_thread.run_sync(service.reload_queues, routing.queues)
+    return ReloadOut(queues=[q.name for q in routing.queues])

@@ -47,6 +47,7 @@ class CallOutcome(enum.StrEnum):
     ringing = "ringing"
     answered = "answered"
     abandoned = "abandoned"
+    overflowed = "overflowed"  # left its queue unanswered for voicemail, a callback request or a message
 
 
 class TicketStatus(enum.StrEnum):
@@ -155,6 +156,8 @@ class Call(Base):
     agent_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("agents.id"), index=True)
     outcome: Mapped[CallOutcome] = mapped_column(_str_enum(CallOutcome, "outcome"), index=True)
     hangup_cause: Mapped[str | None] = mapped_column(String(64))
+    overflow_to: Mapped[str | None] = mapped_column(String(64))  # e.g. "callback", "voicemail:12345"
+    overflow_reason: Mapped[str | None] = mapped_column(String(20))  # max_wait | no_agents
 
 
 class Ticket(Base):

@@ -198,6 +198,28 @@ class CallRecorder:
             )
             return result.rowcount > 0
 
+    def call_overflowed(self, call_id: str, at: datetime, destination: str, reason: str) -> bool:
+        """Record that the call left its queue unanswered for ``destination`` (voicemail, callback...)."""
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Call)
+                .where(Call.id == call_id, Call.outcome.in_(_UNANSWERED), Call.ended_at.is_(None))
+                .values(
+                    outcome=CallOutcome.overflowed, ended_at=at, overflow_to=destination, overflow_reason=reason
+                )
+            )
+            return result.rowcount > 0
+
+    def recent_callers(self, since: datetime) -> list[tuple[str, datetime]]:
+        """Caller numbers seen since ``since``, each with its latest enqueue time (repeat-caller priority)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Call.caller_number, func.max(Call.enqueued_at))
+                .where(Call.enqueued_at >= since, Call.caller_number.is_not(None), Call.caller_number != "")
+                .group_by(Call.caller_number)
+            )
+            return [(number, at) for number, at in rows]
+
     def open_calls(self) -> list[OpenCall]:
         """Calls waiting, ringing or in conversation, oldest first."""
         with self._sessions() as session:

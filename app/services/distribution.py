@@ -12,15 +12,17 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
+from math import ceil
 from typing import Any, Protocol
 
 from acd import commands as cmd
 from acd import events as ev
 from acd.ami import AmiError, AmiLink, AmiNotConnected, AmiTimeout
 from acd.center import ContactCenter, Output
-from acd.engine import QueueConfig
+from acd.queues_config import DEFAULT_PRIORITY_STEP, DestinationKind, QueueConfig
 from agents.presence import Cause, Transition
 from app.services import telephony
 from app.services.writer import StorageWriter
@@ -28,7 +30,12 @@ from app.services.writer import StorageWriter
 log = logging.getLogger(__name__)
 
 INBOUND_CONTEXT = "hotline-inbound"
-WAITING_APPLICATION = "MusicOnHold"
+ANNOUNCE_CONTEXT = "acd-announce"
+OVERFLOW_CONTEXT = "acd-overflow"
+# Where a caller is while it waits for an agent (the greeting excepted: ACD_ENQUEUED is not set yet).
+WAITING_CONTEXTS = frozenset({INBOUND_CONTEXT, ANNOUNCE_CONTEXT})
+FALLBACK_APPLICATION = "Queue"  # app_queue's fallback (extensions.conf), while the service was away
+HEARTBEAT_VARIABLE = "ACD_HEARTBEAT"
 
 
 class Recorder(Protocol):
@@ -39,6 +46,29 @@ class Recorder(Protocol):
     def call_answered(self, call_id: str, agent_id: str, answered_at: datetime) -> int | None: ...
     def call_ended(self, call_id: str, ended_at: datetime, cause: str) -> None: ...
     def call_abandoned(self, call_id: str, ended_at: datetime, cause: str) -> None: ...
+    def call_overflowed(self, call_id: str, at: datetime, destination: str, reason: str) -> None: ...
+    def recent_callers(self, since: datetime) -> list[tuple[str, datetime]]: ...
+
+
+class RepeatCallers:
+    """Numbers that called within a window: a repeat caller's matter was not settled the first time."""
+
+    def __init__(self, window_seconds: float) -> None:
+        self.window = window_seconds
+        self._last: dict[str, float] = {}
+
+    PRUNE_AT = 50_000
+
+    def add(self, number: str, at: float) -> None:
+        if not number:
+            return
+        self._last[number] = max(at, self._last.get(number, at))
+        if len(self._last) > self.PRUNE_AT:
+            self._last = {n: t for n, t in self._last.items() if at - t <= self.window}
+
+    def seen_recently(self, number: str, now: float) -> bool:
+        last = self._last.get(number)
+        return last is not None and now - last <= self.window
 
 
 def _utc(ts: float) -> datetime:
@@ -50,6 +80,10 @@ class DistributionConfig:
     queues: tuple[QueueConfig, ...]
     agent_context: str = "acd-agent"
     channel_tech: str = "PJSIP"
+    priority_step: float = DEFAULT_PRIORITY_STEP
+    repeat_caller_seconds: float = 24 * 3600.0
+    repeat_caller_priority: int = 1
+    heartbeat_interval: float = 5.0  # the dialplan falls back to app_queue when this stops (queues.conf)
 
 
 class DistributionService:
@@ -63,7 +97,8 @@ class DistributionService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
-        self.center = ContactCenter(config.queues)
+        self.center = ContactCenter(config.queues, priority_step=config.priority_step)
+        self.repeat_callers = RepeatCallers(config.repeat_caller_seconds)
         self.recorder = recorder
         self.writer = StorageWriter()
         self.clock = clock
@@ -76,6 +111,8 @@ class DistributionService:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._buffer: list[Mapping[str, str]] | None = None  # events held back while resyncing
+        self._fallback_answered: dict[str, str] = {}  # call id -> endpoint of the phone that took it
+        self._heartbeat: asyncio.Task[None] | None = None
         self.transitions: list[Transition] = []
         # Extension points: other services (compliance, metrics, live views) follow the center
         # through these instead of patching this shell. Both are called on the event loop and must
@@ -87,11 +124,18 @@ class DistributionService:
 
     async def start(self) -> None:
         self.writer.start()
+        since = _utc(self.clock() - self.repeat_callers.window)
+        for number, at in await asyncio.to_thread(self.recorder.recent_callers, since):
+            self.repeat_callers.add(number, at.timestamp())
         await self.link.start()
+        self._heartbeat = asyncio.create_task(self._beat(), name="acd-heartbeat")
 
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
         await self.link.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -123,6 +167,11 @@ class DistributionService:
                 return agent.agent_id
         return None
 
+    def reload_queues(self, queues: tuple[QueueConfig, ...]) -> None:
+        """Apply new queue definitions; waiting calls are kept (see ``ContactCenter.reconfigure``)."""
+        self._apply(self.center.reconfigure(queues, self.clock()))
+        log.info("queues reloaded", extra={"queues": [q.name for q in queues]})
+
     # -- AMI events -------------------------------------------------------------------------------
 
     def _on_event(self, msg: Mapping[str, str]) -> None:
@@ -148,6 +197,12 @@ class DistributionService:
             if arrived is None:
                 log.warning("malformed %s skipped", telephony.WAITING_EVENT)
                 return
+            if (
+                arrived.call_id not in engine.calls
+                and arrived.priority < self.config.repeat_caller_priority
+                and self.repeat_callers.seen_recently(arrived.caller_number, now)
+            ):
+                arrived = replace(arrived, priority=self.config.repeat_caller_priority)
             self._handle(arrived)
         elif name == "Newchannel":
             offer_id = self._offer_of(msg.get("Uniqueid"))
@@ -173,6 +228,7 @@ class DistributionService:
     async def _on_connected(self) -> None:
         """After every (re)connect: rebuild the picture of waiting callers from Asterisk."""
         self._buffer = []
+        await self._send_heartbeat()  # first, so that no caller falls back while we rebuild
         try:
             snapshot = await self._read_live_calls()
             self._handle(snapshot)
@@ -189,17 +245,17 @@ class DistributionService:
         now = self.clock()
         live_ids = set()
         calls: list[ev.LiveCall] = []
+        reclaim: list[str] = []
         for channel in channels:
             uniqueid = channel.get("Uniqueid") or ""
             offer_id = self._offer_of(uniqueid)
             live_ids.add(offer_id or uniqueid)
             if offer_id is not None:
                 self._leg_names[offer_id] = channel.get("Channel") or ""
-            if channel.get("Context") != INBOUND_CONTEXT and uniqueid not in self.center.engine.calls:
+            known = uniqueid in self.center.engine.calls
+            in_queue = channel.get("Context") in WAITING_CONTEXTS
+            if not known and not in_queue:
                 continue
-            waiting = channel.get("Application") == WAITING_APPLICATION and not channel.get("BridgeId")
-            if not waiting and uniqueid not in self.center.engine.calls:
-                continue  # still in the greeting: its AcdCallWaiting event is yet to come
             variables = {}
             for name in ("ACD_QUEUE", "ACD_PRIORITY", "ACD_ENQUEUED"):
                 action = {"Action": "Getvar", "Channel": channel["Channel"], "Variable": name}
@@ -208,7 +264,25 @@ class DistributionService:
                 except AmiError:  # the channel left meanwhile; defaults do for it
                     continue
                 variables[name] = reply.get("Value") or ""
-            calls.append(telephony.live_call(channel, variables, waiting, self._default_queue(), now))
+            if not known and not variables.get("ACD_ENQUEUED"):
+                continue  # still in the greeting: its AcdCallWaiting event is yet to come
+            bridged = bool(channel.get("BridgeId"))
+            waiting = in_queue and not bridged
+            if waiting and channel.get("Application") == FALLBACK_APPLICATION:
+                reclaim.append(channel["Channel"])  # back from app_queue to the service's wait
+            live = telephony.live_call(channel, variables, waiting, self._default_queue(), now)
+            if bridged and in_queue:
+                endpoint = await self._fallback_endpoint(channel["Channel"])
+                if endpoint:
+                    self._fallback_answered[uniqueid] = endpoint
+                    if not known:
+                        self._record_fallback_answer(live, endpoint, now)
+                    else:
+                        calls.append(live)
+                    continue
+            calls.append(live)
+        for channel_name in reclaim:
+            self._spawn(self._reclaim(channel_name))
         return ev.Resynced(now, tuple(calls), frozenset(live_ids))
 
     def _on_disconnected(self, reason: str) -> None:
@@ -239,7 +313,22 @@ class DistributionService:
                 self._spawn(self._ring(output))
             case cmd.HangUpOffer(offer_id=offer_id):
                 self._spawn(self._hang_up_leg(offer_id))
+            case cmd.SendCallTo():
+                self._spawn(self._send_to(output))
+            case cmd.AnnouncePosition():
+                self._spawn(self._announce(output))
+            case cmd.CallOverflowed(call_id=cid, destination=dest, reason=why, at=at):
+                if dest.kind is not DestinationKind.QUEUE:
+                    target = f"{dest.kind}:{dest.target}" if dest.target else str(dest.kind)
+                    self.writer.submit(
+                        "call_overflowed", lambda: rec.call_overflowed(cid, _utc(at), target, why)
+                    )
+            case cmd.CallTakenOver():
+                endpoint = self._fallback_answered.pop(output.call_id, "")
+                self.writer.submit("call_answered", partial(rec.call_answered, output.call_id,
+                                   self._agent_for(endpoint), _utc(output.at)))  # fmt: skip
             case cmd.CallQueued(call_id=cid, queue=q, caller_number=num, priority=prio, enqueued_at=at):
+                self.repeat_callers.add(num, at)
                 self.writer.submit("call_waiting", lambda: rec.call_waiting(cid, q, num, prio, _utc(at)))
             case cmd.CallOffered(call_id=cid, agent_id=agent):
                 self.writer.submit("call_ringing", lambda: rec.call_ringing(cid, agent))
@@ -313,6 +402,88 @@ class DistributionService:
             failure = telephony.offer_failure(result.reason_code)
             log.info("offer %s to %s failed: %s", ring.offer_id, ring.agent_id, failure)
             self._handle(ev.OfferFailed(self.clock(), ring.offer_id, failure))
+
+    async def _beat(self) -> None:
+        """Tell the dialplan the service is there; without it, waiting callers go to app_queue."""
+        while True:
+            if self.link.up:
+                await self._send_heartbeat()
+            await asyncio.sleep(self.config.heartbeat_interval)
+
+    async def _send_heartbeat(self) -> None:
+        try:
+            await self.link.send(
+                {"Action": "Setvar", "Variable": HEARTBEAT_VARIABLE, "Value": str(int(self.clock()))}
+            )
+        except (AmiError, AmiNotConnected, AmiTimeout) as exc:
+            log.warning("heartbeat not sent: %s", exc)
+
+    async def _reclaim(self, channel: str) -> None:
+        """Take a caller back from app_queue's fallback into the service's wait (it keeps its place)."""
+        try:
+            await self.link.send(
+                {"Action": "Redirect", "Channel": channel, "Context": INBOUND_CONTEXT, "Exten": "12345",
+                 "Priority": "wait"}
+            )  # fmt: skip
+            log.info("caller taken back from the fallback queue", extra={"channel": channel})
+        except (AmiError, AmiNotConnected, AmiTimeout) as exc:
+            log.warning("could not take %s back from the fallback queue: %s", channel, exc)
+
+    async def _fallback_endpoint(self, channel: str) -> str:
+        """The agent phone that answered this caller in app_queue's fallback, if one did."""
+        try:
+            reply = await self.link.send(
+                {"Action": "Getvar", "Channel": channel, "Variable": "SHARED(ACD_FALLBACK_ENDPOINT)"}
+            )
+        except AmiError:
+            return ""
+        return reply.get("Value") or ""
+
+    def _agent_for(self, endpoint: str) -> str:
+        """The agent logged in at a phone; a phone nobody logged in at is named as such."""
+        return self.agent_at(endpoint) or f"phone:{endpoint}"
+
+    def _record_fallback_answer(self, live: ev.LiveCall, endpoint: str, now: float) -> None:
+        """A call answered in the fallback while this process was not running: one ticket for it."""
+        rec = self.recorder
+        agent = self._agent_for(endpoint)
+        self.writer.submit("call_waiting", partial(rec.call_waiting, live.call_id, live.queue,
+                           live.caller_number, live.priority, _utc(live.enqueued_at)))  # fmt: skip
+        self.writer.submit("call_answered", partial(rec.call_answered, live.call_id, agent, _utc(now)))
+
+    async def _send_to(self, send: cmd.SendCallTo) -> None:
+        """Overflow: the caller leaves the queue for voicemail, a callback request or a message."""
+        try:
+            await self.link.send(
+                {"Action": "Setvar", "Channel": send.channel, "Variable": "ACD_OVERFLOW_TARGET",
+                 "Value": send.destination.target}
+            )  # fmt: skip
+            await self.link.send(
+                {"Action": "Redirect", "Channel": send.channel, "Context": OVERFLOW_CONTEXT,
+                 "Exten": str(send.destination.kind), "Priority": "1"}
+            )  # fmt: skip
+        except (AmiError, AmiNotConnected, AmiTimeout) as exc:
+            log.warning("overflow of call %s to %s failed: %s", send.call_id, send.destination, exc)
+
+    async def _announce(self, announce: cmd.AnnouncePosition) -> None:
+        """Play the caller its position and estimated wait (whole minutes, rounded up); then it waits on."""
+        minutes = (
+            "" if announce.estimated_wait_seconds is None else str(ceil(announce.estimated_wait_seconds / 60))
+        )
+        try:
+            for name, value in (("ACD_POSITION", str(announce.position)), ("ACD_ESTIMATE", minutes)):
+                await self.link.send(
+                    {"Action": "Setvar", "Channel": announce.channel, "Variable": name, "Value": value}
+                )
+            call = self.center.engine.calls.get(announce.call_id)
+            if call is None or call.agent_id is not None:
+                return  # answered or offered meanwhile: no announcement over an agent's ring
+            await self.link.send(
+                {"Action": "Redirect", "Channel": announce.channel, "Context": ANNOUNCE_CONTEXT,
+                 "Exten": "s", "Priority": "1"}
+            )  # fmt: skip
+        except (AmiError, AmiNotConnected, AmiTimeout) as exc:
+            log.info("announcement to call %s skipped: %s", announce.call_id, exc)
 
     async def _hang_up_leg(self, offer_id: str) -> None:
         # The leg's channel name is learnt from its Newchannel event; wait for it briefly.

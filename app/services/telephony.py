@@ -62,7 +62,7 @@ def call_arrived(msg: Mapping[str, str], at: float, default_queue: str) -> ev.Ca
         queue=(msg.get("Queue") or default_queue).strip(),
         caller_number=(msg.get("CallerIDNum") or "").strip(),
         channel=channel,
-        priority=_int(msg.get("Priority"), 0),
+        priority=_int(msg.get("CallPriority"), 0),  # "Priority" is the dialplan step
         enqueued_at=_float(msg.get("Enqueued")),
     )
 

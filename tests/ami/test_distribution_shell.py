@@ -8,7 +8,8 @@ core's commands into AMI actions, and the rebuild after a (re)connect.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -25,6 +26,7 @@ class Calls:
 
     def __init__(self) -> None:
         self.writes: list[tuple[str, Any]] = []
+        self.history: list[tuple[str, datetime]] = []
 
     def call_waiting(self, call_id: str, queue: str, number: str, priority: int, at: datetime) -> None:
         self.writes.append(("waiting", (call_id, queue, number, priority, at.timestamp())))
@@ -42,6 +44,12 @@ class Calls:
     def call_abandoned(self, call_id: str, at: datetime, cause: str) -> None:
         self.writes.append(("abandoned", call_id))
 
+    def call_overflowed(self, call_id: str, at: datetime, destination: str, reason: str) -> None:
+        self.writes.append(("overflowed", (call_id, destination, reason)))
+
+    def recent_callers(self, since: datetime) -> list[tuple[str, datetime]]:
+        return self.history
+
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.writes]
 
@@ -56,7 +64,7 @@ def waiting_event(uniqueid: str, number: str) -> bytes:
             ("CallerIDNum", number),
             ("UserEvent", "AcdCallWaiting"),
             ("Queue", "general"),
-            ("Priority", "0"),
+            ("CallPriority", "0"),
         ]
     )
 
@@ -190,3 +198,56 @@ async def test_caller_leaving_while_the_agent_rings_hangs_up_the_agent_leg(fake:
         assert service.center.presence.get("1001").state is AgentState.READY
     finally:
         await asyncio.wait_for(service.stop(), 5)
+
+
+async def test_a_repeat_caller_within_the_window_waits_with_priority(fake: FakeAmi) -> None:
+    calls = Calls()
+    calls.history = [("13800138000", datetime.fromtimestamp(time.time() - 3600, tz=UTC))]
+    service = await service_on(fake, calls)
+    try:
+        await fake.inject(waiting_event("1700000000.4", "13800138000"))
+        await fake.inject(waiting_event("1700000000.5", "13911112222"))
+        await eventually(lambda: len(service.center.engine.waiting_calls()) == 2, what="both waiting")
+        priorities = {c.caller_number: c.priority for c in service.center.engine.waiting_calls()}
+        assert priorities == {"13800138000": 1, "13911112222": 0}
+    finally:
+        await service.stop()
+
+
+async def test_heartbeat_tells_the_dialplan_the_service_is_there(fake: FakeAmi) -> None:
+    service = await service_on(fake, Calls())
+    try:
+        await eventually(lambda: fake.actions_named("Setvar"), what="heartbeat")
+        beat = fake.actions_named("Setvar")[0]
+        assert beat["variable"] == "ACD_HEARTBEAT" and "channel" not in beat
+        assert abs(int(beat["value"]) - time.time()) < 5
+    finally:
+        await service.stop()
+
+
+async def test_callers_found_in_the_fallback_queue_are_taken_back(fake: FakeAmi) -> None:
+    fake.channels = [
+        {
+            "Channel": "PJSIP/citizens-00000011",
+            "Uniqueid": "1700000000.11",
+            "Context": "hotline-inbound",
+            "Application": "Queue",
+            "CallerIDNum": "13900139011",
+            "BridgeId": "",
+        }
+    ]
+    fake.variables[("PJSIP/citizens-00000011", "ACD_ENQUEUED")] = "1700000100.250"
+    calls = Calls()
+    service = await service_on(fake, calls)
+    try:
+        await eventually(lambda: fake.actions_named("Redirect"), what="redirect back")
+        redirect = fake.actions_named("Redirect")[0]
+        assert (redirect["channel"], redirect["context"], redirect["priority"]) == (
+            "PJSIP/citizens-00000011",
+            "hotline-inbound",
+            "wait",
+        )
+        [call] = service.center.engine.waiting_calls()
+        assert call.enqueued_at == 1700000100.25
+    finally:
+        await service.stop()

@@ -160,7 +160,7 @@ class Center:
                 ("CallerIDNum", number),
                 ("UserEvent", "AcdCallWaiting"),
                 ("Queue", "general"),
-                ("Priority", "0"),
+                ("CallPriority", "0"),
             ]
         )
         self.loop.run(self.ami.inject(event))

@@ -117,7 +117,7 @@ async def test_citizen_call_announces_itself_waiting_in_general(ami: RawAmi) -> 
         try:
             event = await _waiting_call(ami, number)
             assert event["Queue"] == "general"
-            assert event["Priority"] == "0"
+            assert event["CallPriority"] == "0"
             assert float(event["Enqueued"]) > 0 and "." in event["Enqueued"]  # milliseconds
             assert event["Channel"].startswith("PJSIP/citizens-trunk-")
             assert "Timestamp" in event  # timestampevents=yes

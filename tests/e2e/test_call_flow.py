@@ -180,7 +180,7 @@ async def test_caller_hanging_up_while_waiting_is_abandoned_without_a_ticket(
     phones: Phones, supervisor: httpx.Client
 ) -> None:
     caller = "13800138003"
-    call = place_call(caller, hangup_after=2, max_seconds=20)  # nobody is ready: it waits, then gives up
+    call = place_call(caller, hangup_after=5, max_seconds=20)  # nobody is ready: it waits, then gives up
     wait_until(
         lambda: any(q["calls_waiting"] for q in supervisor.get("/api/v1/queues").json()), 10, "call waiting"
     )

@@ -14,7 +14,8 @@ def test_waiting_user_event_becomes_call_arrived() -> None:
         "Uniqueid": "1732700000.12",
         "CallerIDNum": "13800138000",
         "Queue": "general",
-        "Priority": "2",
+        "Priority": "7",
+        "CallPriority": "2",
     }
     arrived = telephony.call_arrived(msg, 100.0, "general")
     assert arrived == ev.CallArrived(
@@ -24,7 +25,7 @@ def test_waiting_user_event_becomes_call_arrived() -> None:
 
 def test_malformed_waiting_event_is_refused_and_bad_priority_defaults() -> None:
     assert telephony.call_arrived({"Event": "UserEvent", "Queue": "general"}, 1.0, "general") is None
-    msg = {"Uniqueid": "1.1", "Channel": "PJSIP/x", "Priority": "urgent!"}
+    msg = {"Uniqueid": "1.1", "Channel": "PJSIP/x", "CallPriority": "urgent!"}
     arrived = telephony.call_arrived(msg, 1.0, "general")
     assert arrived is not None and arrived.priority == 0 and arrived.queue == "general"
 
