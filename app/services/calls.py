@@ -205,7 +205,10 @@ class CallRecorder:
                 update(Call)
                 .where(Call.id == call_id, Call.outcome.in_(_UNANSWERED), Call.ended_at.is_(None))
                 .values(
-                    outcome=CallOutcome.overflowed, ended_at=at, overflow_to=destination, overflow_reason=reason
+                    outcome=CallOutcome.overflowed,
+                    ended_at=at,
+                    overflow_to=destination,
+                    overflow_reason=reason,
                 )
             )
             return result.rowcount > 0
