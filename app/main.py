@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,7 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CallRecorder(app.state.session_factory),
         )
         app.state.distribution = service
-        watch = PresenceWatch(service, ComplianceStore(app.state.session_factory), busy_config)
+        compliance_store = ComplianceStore(app.state.session_factory)
+        watch = PresenceWatch(service, compliance_store, busy_config)
         app.state.presence_watch = watch
         await watch.start()  # before the link: closes incidents of an earlier run, not this one's
         observability = Observability(settings, app.state.session_factory, service)
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 observability.metrics.record_incident(i.kind.value) if isinstance(i, IncidentOpened) else None
             )
         )
+        last = await asyncio.to_thread(compliance_store.last_states)
+        service.restore_presence([(t.agent_id, t.to_state, t.reason, t.endpoint) for t in last])
         await service.start()
         try:
             yield

@@ -190,6 +190,7 @@ class AgentTransition(Base):
     reason: Mapped[str] = mapped_column(String(64))
     cause: Mapped[str] = mapped_column(String(20))  # agent, supervisor, system
     actor: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str | None] = mapped_column(String(64))  # the phone the agent sat at, to restore it
 
 
 class ComplianceEntry(Base):

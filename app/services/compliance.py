@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents.compliance import IncidentClosed, IncidentKind, IncidentOpened
@@ -149,7 +149,7 @@ class ComplianceStore:
 
     # -- writes -----------------------------------------------------------------------------------
 
-    def record_transition(self, t: Transition) -> None:
+    def record_transition(self, t: Transition, endpoint: str | None = None) -> None:
         with self._sessions.begin() as session:
             session.add(
                 AgentTransition(
@@ -160,7 +160,20 @@ class ComplianceStore:
                     reason=t.reason,
                     cause=t.cause.value,
                     actor=t.actor,
+                    endpoint=endpoint,
                 )
+            )
+
+    def last_states(self) -> list[AgentTransition]:
+        """Each agent's latest transition: where presence stood when the previous run ended."""
+        latest = (
+            select(AgentTransition.agent_id, func.max(AgentTransition.id).label("id"))
+            .group_by(AgentTransition.agent_id)
+            .subquery()
+        )
+        with self._sessions() as session:
+            return list(
+                session.scalars(select(AgentTransition).join(latest, AgentTransition.id == latest.c.id))
             )
 
     def record_opened(self, incident: IncidentOpened) -> None:

@@ -23,7 +23,7 @@ from acd import events as ev
 from acd.ami import AmiError, AmiLink, AmiNotConnected, AmiTimeout
 from acd.center import ContactCenter, Output
 from acd.queues_config import DEFAULT_PRIORITY_STEP, DestinationKind, QueueConfig
-from agents.presence import Cause, Transition
+from agents.presence import AgentState, Cause, PresenceError, Transition
 from app.services import telephony
 from app.services.writer import StorageWriter
 
@@ -159,6 +159,28 @@ class DistributionService:
     def not_ready(self, agent_id: str, reason: str, cause: Cause, actor: str) -> None:
         """Take the agent out of distribution (left the post, forced by a supervisor)."""
         self._apply(self.center.not_ready(agent_id, reason, self.clock(), cause, actor))
+
+    def restore_presence(self, last: list[tuple[str, str, str, str | None]]) -> None:
+        """Put agents back where the previous run left them: (agent, state, reason, endpoint) each.
+
+        Called before the AMI link starts. The restore is recorded as transitions by the system
+        (actor ``restore``), so the log shows the restart. Call states (ringing, on a call, wrap-up)
+        come back as ready: the calls themselves are rebuilt from Asterisk.
+        """
+        for agent_id, state, reason, endpoint in last:
+            if state == AgentState.LOGGED_OUT or not endpoint:
+                continue
+            try:
+                self.log_in(agent_id, endpoint, Cause.SYSTEM, "restore")
+                if state == AgentState.BUSY:
+                    self.make_busy(agent_id, reason, Cause.SYSTEM, "restore")
+                elif state == AgentState.NOT_READY:
+                    self.not_ready(agent_id, reason, Cause.SYSTEM, "restore")
+                elif state != AgentState.LOGGED_IN:
+                    self.make_ready(agent_id, Cause.SYSTEM, "restore")
+            except PresenceError as exc:
+                log.warning("presence of agent %s not restored: %s", agent_id, exc)
+        log.info("presence restored", extra={"agents": sum(1 for a in last if a[1] != AgentState.LOGGED_OUT)})
 
     def agent_at(self, endpoint: str) -> str | None:
         """The agent logged in at this endpoint, if any."""

@@ -106,8 +106,8 @@ class PresenceWatch:
     def _on_output(self, output: CoreOutput) -> None:
         if not isinstance(output, Transition):
             return
-        self.distribution.writer.submit("transition", lambda: self.store.record_transition(output))
         endpoint = self.distribution.center.presence.get(output.agent_id).endpoint
+        self.distribution.writer.submit("transition", lambda: self.store.record_transition(output, endpoint))
         self._take(self.tracker.transition(output, endpoint))
 
     def _on_event(self, msg: Mapping[str, str]) -> None:

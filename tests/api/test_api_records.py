@@ -188,9 +188,11 @@ def test_call_fields_and_bad_outcome(client: TestClient, login: Login, records: 
         "agent_id": None,
         "outcome": "abandoned",
         "hangup_cause": "16",
+        "overflow_to": None,
+        "overflow_reason": None,
     }
     response = client.get("/api/v1/calls", params={"outcome": "lost"}, headers=headers)
     assert response.status_code == 422
-    assert "Input should be 'waiting', 'ringing', 'answered' or 'abandoned'" in [
+    assert "Input should be 'waiting', 'ringing', 'answered', 'abandoned' or 'overflowed'" in [
         e["msg"] for e in response.json()["detail"]
     ]

@@ -127,3 +127,34 @@ async def test_caller_waiting_through_a_service_crash_is_served_after_restart_in
         finally:
             second.stop()
             call.kill()
+
+
+def test_agents_presence_is_restored_after_a_crash(local_asterisk: LocalAsterisk, workdir: Path) -> None:
+    with database("sqlite", workdir) as url:
+        first = HotlineService(local_asterisk, url, workdir)
+        first.create_users(["1009", "1010"])
+        first.start()
+        with first.client("sup") as sup:
+            sup.post("/api/v1/agents/1009/login", json={"endpoint": "agent9"}).raise_for_status()
+            sup.post("/api/v1/agents/1009/busy", json={"reason": "break"}).raise_for_status()
+            sup.post("/api/v1/agents/1010/login", json={"endpoint": "agent10"}).raise_for_status()
+            sup.post("/api/v1/agents/1010/ready").raise_for_status()
+        time.sleep(1)  # transitions are written off the event loop
+        first.kill()
+
+        second = HotlineService(local_asterisk, url, workdir)
+        second.start()
+        try:
+            with second.client("sup") as sup:
+                busy = sup.get("/api/v1/agents/1009").json()
+                assert (busy["state"], busy["reason"], busy["endpoint"]) == ("busy", "break", "agent9")
+                ready = sup.get("/api/v1/agents/1010").json()
+                assert (ready["state"], ready["endpoint"]) == ("ready", "agent10")
+                history = sup.get("/api/v1/compliance/agents/1010/history")
+                assert history.status_code == 200, history.text
+                restored = [t for t in history.json() if t["actor"] == "restore"]  # the restart shows
+                assert {t["to_state"] for t in restored} == {"logged_in", "ready"}, history.json()
+                for agent_id in ("1009", "1010"):
+                    sup.post(f"/api/v1/agents/{agent_id}/logout")
+        finally:
+            second.stop()

@@ -1,0 +1,28 @@
+"""Agent transitions remember the phone, so presence can be restored after a restart.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | Sequence[str] | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("agent_transitions") as batch:
+        batch.add_column(sa.Column("endpoint", sa.String(64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("agent_transitions") as batch:
+        batch.drop_column("endpoint")
