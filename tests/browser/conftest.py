@@ -33,6 +33,7 @@ from app.observability.wiring import Observability
 from app.services.users import create_user
 from app.settings import Settings
 from tests.ami.fake_ami import FakeAmi, encode
+from tests.waiting import wait_until
 
 PASSWORD = "wallboard-test-password"
 METRICS_TOKEN = "browser-test-metrics-token"
@@ -186,14 +187,7 @@ class Center:
 
     @staticmethod
     def wait_until(probe: Any, timeout: float, what: str) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = probe()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-            time.sleep(0.05)
+        return wait_until(probe, timeout, what, interval=0.05)
 
     def close(self) -> None:
         for served in (self.worker, self.owner):

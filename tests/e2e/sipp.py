@@ -315,21 +315,42 @@ def place_call(
     hangup_after: seconds after the answer before the citizen hangs up; None = stay until the far
     end hangs up (or max_seconds, the hard bound, passes: then the call counts as not completed).
     """
-    tmp = tempfile.TemporaryDirectory(prefix=f"sipp-citizen-{caller_number}-")
+    return start_uac(
+        "citizen_uac.xml",
+        {"CALLER": caller_number},
+        prefix=f"sipp-citizen-{caller_number}-",
+        source_ip=source_ip,
+        number=number,
+        hangup_after=hangup_after,
+        max_seconds=max_seconds,
+        asterisk=f"{asterisk_host}:{asterisk_port}",
+    )
+
+
+def start_uac(
+    scenario_name: str,
+    values: dict[str, object],
+    *,
+    prefix: str,
+    source_ip: str,
+    number: str,
+    hangup_after: float | None,
+    max_seconds: float,
+    asterisk: str,
+    extra_args: tuple[str, ...] = (),
+) -> CitizenCall:
+    """Start one sipp UAC call (a scenario with HANGUP_MS and RTP_PORT placeholders), time-bounded."""
+    tmp = tempfile.TemporaryDirectory(prefix=prefix)
     workdir = Path(tmp.name)
     hangup_ms = int(hangup_after * 1000) if hangup_after is not None else int((max_seconds + 60) * 1000)
     scenario = _render(
-        "citizen_uac.xml",
-        workdir,
-        CALLER=caller_number,
-        HANGUP_MS=max(hangup_ms, 10),
-        RTP_PORT=free_udp_port(source_ip),
+        scenario_name, workdir, **values, HANGUP_MS=max(hangup_ms, 10), RTP_PORT=free_udp_port(source_ip)
     )
     cmd = [
-        SIPP, f"{asterisk_host}:{asterisk_port}",
+        SIPP, asterisk,
         "-sf", str(scenario), "-m", "1", "-t", "u1",
         "-i", source_ip, "-p", str(free_udp_port(source_ip)),
-        "-s", number,
+        "-s", number, *extra_args,
         "-timeout", f"{int(max_seconds)}s", "-timeout_error",
         "-trace_logs", "-log_file", str(workdir / "events.log"),
         "-trace_err", "-error_file", str(workdir / "errors.log"),

@@ -7,8 +7,7 @@ phones are sipp processes on their own loopback addresses. Every wait is bounded
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import TypeVar
 
@@ -19,23 +18,13 @@ from app.local_asterisk import LocalAsterisk, cli
 from tests.e2e.ami_raw import RawAmi
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone, place_call
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 AGENTS = {"1001": "agent1", "1002": "agent2", "1003": "agent3"}
 RING_TIMEOUT = 4
 T = TypeVar("T")
-
-
-def wait_until(probe: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -8,8 +8,7 @@ about 30 s. With N = 15 s that is: offered 3, answered 2 (1 within 15 s), abando
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -21,23 +20,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.local_asterisk import LocalAsterisk, cli
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone, place_call
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 METRICS_TOKEN = "e2e-metrics-token-not-a-secret"
 FAST, SLOW, SHORT, LONG = "13800138101", "13800138102", "13800138103", "13800138104"
 T = TypeVar("T")
-
-
-def wait_until(probe: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

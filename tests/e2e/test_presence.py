@@ -21,7 +21,7 @@ from tests.e2e.ami_raw import RawAmi
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone
 from tests.e2e.sipp_agent_calls import dial_from_agent_phone
-from tests.e2e.test_call_flow import wait_until
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

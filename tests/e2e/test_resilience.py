@@ -14,7 +14,8 @@ import pytest
 from app.local_asterisk import LocalAsterisk, cli, ensure_running, stop
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone, place_call
-from tests.e2e.test_call_flow import tickets_for, wait_until
+from tests.e2e.test_call_flow import tickets_for
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,8 @@ from app.local_asterisk import LocalAsterisk, cli
 from tests.e2e.ami_raw import RawAmi, event_is
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone, place_call
-from tests.e2e.test_call_flow import calls_for, tickets_for, wait_until
+from tests.e2e.test_call_flow import calls_for, tickets_for
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
