@@ -150,6 +150,12 @@ class HotlineMetrics:
             ["queue"],
             registry=reg,
         )
+        self.overflowed = Counter(
+            "hotline_calls_overflowed",
+            "Calls sent on unanswered (voicemail, callback, message): max wait reached or no agents",
+            ["queue"],
+            registry=reg,
+        )
         self.short_abandoned = Counter(
             "hotline_calls_short_abandoned",
             "Callers who hung up within the short-abandon threshold (counted or not, see README)",
@@ -189,7 +195,14 @@ class HotlineMetrics:
         )
         for queue in (*self.queues, OTHER_QUEUE):
             threshold.labels(queue).set(definitions.threshold(queue))
-            for counter in (self.offered, self.answered, self.answered_in_sl, self.abandoned, self.tickets):
+            for counter in (
+                self.offered,
+                self.answered,
+                self.answered_in_sl,
+                self.abandoned,
+                self.overflowed,
+                self.tickets,
+            ):
                 counter.labels(queue)
             self.short_abandoned.labels(queue)
             for outcome in Fate:
@@ -253,7 +266,10 @@ class HotlineMetrics:
                 self.wait.labels(queue, fate.value).observe(wait)
             case cmd.CallOverflowed(call_id=call_id, destination=destination):
                 if destination.kind is not DestinationKind.QUEUE:
-                    self._waiting.pop(call_id, None)  # left the hotline's queues: neither fate
+                    # left the hotline's queues unanswered: offered, and not connected
+                    queue = self.queue_label(self._waiting.pop(call_id, None) or output.queue)
+                    self.offered.labels(queue).inc()
+                    self.overflowed.labels(queue).inc()
             case cmd.AgentMissedOffer():
                 self.incidents.labels(IncidentKind.MISSED_OFFER.value).inc()
             case cmd.AgentExhaustedNoAnswer():

@@ -1,12 +1,13 @@
 """The hotline's KPIs, defined once: the metrics exporter and the database reports both use this.
 
-A call counts when its fate in the queue is known: **answered** (an agent picked up) or **abandoned**
-(the caller hung up first). Calls still waiting or ringing are not counted yet, so numerator and
-denominator of every rate move together. A caller who hangs up within ``short_abandon_seconds`` of
-queueing is a **short abandon**; whether it counts as offered and abandoned is the center's choice
-(``exclude_short_abandons``), and it is counted apart either way.
+A call counts when its fate in the queue is known: **answered** (an agent picked up), **abandoned**
+(the caller hung up first) or **overflowed** (sent on to voicemail, a callback request or a message
+after the queue's max wait, or because no agent was there). Calls still waiting or ringing are not
+counted yet, so numerator and denominator of every rate move together. A caller who hangs up within
+``short_abandon_seconds`` of queueing is a **short abandon**; whether it counts as offered and
+abandoned is the center's choice (``exclude_short_abandons``), and it is counted apart either way.
 
-* offered = answered + abandoned (+ short abandons unless excluded)
+* offered = answered + abandoned + overflowed (+ short abandons unless excluded)
 * connection rate = answered / offered
 * service level (N-second connection rate) = answered with wait <= N s / offered (N per queue)
 * abandonment rate = abandoned / offered
@@ -96,6 +97,7 @@ class KpiTotals:
     answered_in_service_level: int = 0
     abandoned: int = 0
     short_abandoned: int = 0
+    overflowed: int = 0
     tickets_opened: int = 0
     answered_wait_seconds: float = 0.0
     talk_seconds: float = 0.0
@@ -113,6 +115,11 @@ class KpiTotals:
         if fate is Fate.ABANDONED:
             self.offered += 1
             self.abandoned += 1
+
+    def add_overflowed(self) -> None:
+        """Offered and not connected: the citizen did not reach a person."""
+        self.offered += 1
+        self.overflowed += 1
 
     def add_talk(self, seconds: float) -> None:
         self.talk_seconds += seconds
@@ -153,6 +160,7 @@ class KpiTotals:
             "answered_in_service_level": self.answered_in_service_level,
             "abandoned": self.abandoned,
             "short_abandoned": self.short_abandoned,
+            "overflowed": self.overflowed,
             "tickets_opened": self.tickets_opened,
             "connection_rate": self.connection_rate,
             "service_level_rate": self.service_level_rate,
@@ -194,6 +202,8 @@ def add_call(totals: KpiTotals, call: CallFacts, definitions: KpiDefinitions) ->
     elif call.outcome is CallOutcome.abandoned and call.ended_at is not None:
         wait = (call.ended_at - call.enqueued_at).total_seconds()
         totals.add_abandoned(definitions.abandon_fate(wait), definitions.is_short_abandon(wait))
+    elif call.outcome is CallOutcome.overflowed:
+        totals.add_overflowed()
 
 
 def decided_calls(
@@ -213,7 +223,7 @@ def decided_calls(
         .where(
             Call.enqueued_at >= since,
             Call.enqueued_at < until,
-            Call.outcome.in_((CallOutcome.answered, CallOutcome.abandoned)),
+            Call.outcome.in_((CallOutcome.answered, CallOutcome.abandoned, CallOutcome.overflowed)),
         )
     )
     if queue is not None:

@@ -86,3 +86,10 @@ def test_csv_has_a_header_a_row_per_period_and_the_total_last() -> None:
     total = dict(zip(header, lines[-1].split(","), strict=True))
     assert (total["offered"], total["connection_rate"], total["asa_seconds"]) == ("2", "0.5", "2")
     assert dict(zip(header, lines[2].split(","), strict=True))["connection_rate"] == ""  # no calls: no rate
+
+
+def test_overflowed_calls_are_offered_and_not_connected() -> None:
+    overflowed = CallFacts("general", CallOutcome.overflowed, T0, None, T0 + timedelta(seconds=300), False)
+    t = totals([answered(2), overflowed])
+    assert (t.offered, t.answered, t.overflowed, t.abandoned) == (2, 1, 1, 0)
+    assert t.connection_rate == 0.5 and t.service_level_rate == 0.5

@@ -219,3 +219,19 @@ def test_incident_kinds_match_the_compliance_rules() -> None:
     compliance = pytest.importorskip("agents.compliance")
     assert {k.value for k in compliance.IncidentKind} == {k.value for k in UNAUTHORIZED_BUSY}
     assert IncidentKind.MISSED_OFFER not in UNAUTHORIZED_BUSY
+
+
+def test_a_call_overflowing_to_a_message_is_offered_and_not_answered() -> None:
+    from acd.queues_config import Destination, DestinationKind
+
+    settings = Settings(queues=["general"])
+    metrics = HotlineMetrics(KpiDefinitions.from_settings(settings), settings)
+    queue = QueueConfig("general", max_wait=30, overflow=Destination(DestinationKind.MESSAGE, "vm-goodbye"))
+    h = Harness(metrics, ContactCenter([queue]))
+    metrics.attach(h)
+    h.arrive("c1", 1000)
+    h.handle(ev.TimePassed(1031))
+    assert h.value("hotline_calls_offered_total", queue="general") == 1
+    assert h.value("hotline_calls_overflowed_total", queue="general") == 1
+    assert h.value("hotline_calls_answered_total", queue="general") == 0
+    assert h.value("hotline_calls_abandoned_total", queue="general") == 0
