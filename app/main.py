@@ -85,7 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watch = PresenceWatch(service, compliance_store, busy_config)
         app.state.presence_watch = watch
         await watch.start()  # before the link: closes incidents of an earlier run, not this one's
-        observability = Observability(settings, app.state.session_factory, service)
+        busy_limits = {
+            name: reason.limit_seconds
+            for name, reason in busy_config.reasons.items()
+            if reason.limit_seconds is not None
+        }
+        observability = Observability(settings, app.state.session_factory, service, busy_limits)
         app.state.observability = observability
         observability.start()
         watch.incident_listeners.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.observability.metrics import HotlineMetrics
@@ -13,7 +15,11 @@ from app.settings import Settings
 
 class Observability:
     def __init__(
-        self, settings: Settings, sessions: sessionmaker[Session], service: DistributionService | None
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        service: DistributionService | None,
+        busy_limits: Mapping[str, float] | None = None,
     ) -> None:
         self.settings = settings
         self.definitions = KpiDefinitions.from_settings(settings)
@@ -29,6 +35,7 @@ class Observability:
                 sessions,
                 self.hub,
                 storage_settled=lambda: service.writer.drain(timeout=2.0),
+                busy_limits=busy_limits,
             )
             service.listeners.extend((self.metrics.observe, self.publisher.observe))
 

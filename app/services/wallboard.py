@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,9 +48,18 @@ def snapshot_key(channel: str) -> str:
 
 
 def build_snapshot(
-    service: CenterView, settings: Settings, definitions: KpiDefinitions, kpis: KpiTotals | None
+    service: CenterView,
+    settings: Settings,
+    definitions: KpiDefinitions,
+    kpis: KpiTotals | None,
+    busy_limits: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The wallboard's picture of the center now (read on the event loop, where the core runs)."""
+    """The wallboard's picture of the center now (read on the event loop, where the core runs).
+
+    An agent is *over limit* past its busy reason's own limit (``busy_limits``, from the busy-reasons
+    file), or past ``wallboard_busy_limit_seconds`` in a state or reason without one.
+    """
+    limits = busy_limits or {}
     center, now = service.center, service.clock()
     engine, presence = center.engine, center.presence
     queues = []
@@ -83,6 +92,9 @@ def build_snapshot(
         if agent.state is AgentState.LOGGED_OUT:
             continue
         in_state = max(0.0, now - agent.since)
+        limit = settings.wallboard_busy_limit_seconds
+        if agent.state is AgentState.BUSY and agent.reason in limits:
+            limit = limits[agent.reason]
         agents.append(
             {
                 "id": agent.agent_id,
@@ -90,8 +102,8 @@ def build_snapshot(
                 "reason": agent.reason,
                 "since": agent.since,
                 "seconds_in_state": round(in_state, 3),
-                "over_limit": agent.state in LIMITED_STATES
-                and in_state > settings.wallboard_busy_limit_seconds,
+                "limit_seconds": limit if agent.state in LIMITED_STATES else None,
+                "over_limit": agent.state in LIMITED_STATES and in_state > limit,
             }
         )
     agents.sort(key=lambda a: (not a["over_limit"], a["id"]))
@@ -212,8 +224,10 @@ class WallboardPublisher:
         hub: WallboardHub,
         *,
         storage_settled: Callable[[], Any] | None = None,
+        busy_limits: Mapping[str, float] | None = None,
     ) -> None:
         self.service = service
+        self.busy_limits = dict(busy_limits or {})
         self.settings = settings
         self.definitions = definitions
         self.sessions = sessions
@@ -233,7 +247,7 @@ class WallboardPublisher:
             self._kpis_stale.set()
 
     def snapshot(self) -> dict[str, Any]:
-        return build_snapshot(self.service, self.settings, self.definitions, self.kpis)
+        return build_snapshot(self.service, self.settings, self.definitions, self.kpis, self.busy_limits)
 
     def start(self) -> None:
         self._redis = aioredis.from_url(self.settings.redis_url)

@@ -8,6 +8,7 @@ tests see went the whole way: AMI event, core, listener, Redis pub/sub, stream, 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -112,11 +113,25 @@ class Center:
             database_url=url,
             jwt_secret=SecretStr("browser-test-signing-key-0123456789abcdef"),
             wallboard_channel=f"hotline:test:{uuid.uuid4().hex}",
-            wallboard_busy_limit_seconds=2.0,
+            wallboard_busy_limit_seconds=3600.0,
             timezone="UTC",
             metrics_token=SecretStr(METRICS_TOKEN),
         )
-        self.app = create_app(self.settings)
+        # "break" over its own limit (2 s here) is what the page highlights.
+        reasons = tmp / "busy_reasons.toml"
+        reasons.write_text(
+            '[reasons.break]\nname = "Short break"\ncode = 1\nlimit_minutes = 0.0333334\n'
+            '[reasons.training]\nname = "Training"\ncode = 5\nproductive = true\n'
+        )
+        previous = os.environ.get("HOTLINE_BUSY_REASONS_FILE")
+        os.environ["HOTLINE_BUSY_REASONS_FILE"] = str(reasons)
+        try:
+            self.app = create_app(self.settings)
+        finally:
+            if previous is None:
+                os.environ.pop("HOTLINE_BUSY_REASONS_FILE")
+            else:
+                os.environ["HOTLINE_BUSY_REASONS_FILE"] = previous
         self.owner = Served(self.app, self.loop)
         self.worker: Served | None = None
         self.wait_until(lambda: self.app.state.distribution.link.up, 10, "AMI link up")
