@@ -109,11 +109,11 @@ class DistributionService:
         self._leg_prefix = f"acd-{secrets.token_hex(4)}-"
         self._leg_names: dict[str, str] = {}  # offer id -> agent channel name, learnt from Newchannel
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None  # the deadline self._timer is set for
         self._tasks: set[asyncio.Task[Any]] = set()
         self._buffer: list[Mapping[str, str]] | None = None  # events held back while resyncing
         self._fallback_answered: dict[str, str] = {}  # call id -> endpoint of the phone that took it
         self._heartbeat: asyncio.Task[None] | None = None
-        self.transitions: list[Transition] = []
         # Extension points: other services (compliance, metrics, live views) follow the center
         # through these instead of patching this shell. Both are called on the event loop and must
         # not raise or block.
@@ -361,7 +361,6 @@ class DistributionService:
             case cmd.CallAbandoned(call_id=cid, at=at, cause=cause):
                 self.writer.submit("call_abandoned", lambda: rec.call_abandoned(cid, _utc(at), cause))
             case Transition():
-                self.transitions.append(output)
                 log.info(
                     "agent %s: %s -> %s",
                     output.agent_id,
@@ -371,17 +370,19 @@ class DistributionService:
                 )
 
     def _schedule_wakeup(self) -> None:
+        """Keep one timer on the core's next deadline; most events leave it where it is."""
         deadline = self.center.next_deadline()
+        if deadline == self._timer_at:
+            return
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
-        if deadline is None:
-            return
-        delay = max(0.0, deadline - self.clock())
-        self._timer = asyncio.get_running_loop().call_later(delay, self._wake_up)
+        self._timer, self._timer_at = None, deadline
+        if deadline is not None:
+            delay = max(0.0, deadline - self.clock())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._wake_up)
 
     def _wake_up(self) -> None:
-        self._timer = None
+        self._timer, self._timer_at = None, None
         self._handle(ev.TimePassed(self.clock()))
 
     def _spawn(self, coro: Any) -> None:
