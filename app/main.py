@@ -14,7 +14,20 @@ from acd.ami import AmiLink
 from acd.queues_config import QueueConfig, RoutingConfig
 from acd.queues_config import load as load_queues
 from agents.compliance import IncidentOpened
-from app.api import agents, auth, calls, compliance, health, queues, reports, supervisor, tickets, wallboard
+from app.api import (
+    agents,
+    auth,
+    calls,
+    categories,
+    compliance,
+    health,
+    queues,
+    reports,
+    supervisor,
+    tickets,
+    wallboard,
+    work_orders,
+)
 from app.api import metrics as metrics_api
 from app.api.deps import get_settings_dep
 from app.db.engine import make_engine, session_factory
@@ -122,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         agents,
         queues,
         tickets,
+        work_orders,
+        categories,
         calls,
         reports,
         wallboard,

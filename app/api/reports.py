@@ -37,6 +37,9 @@ class KpiOut(BaseModel):
     abandoned: int
     short_abandoned: int
     tickets_opened: int
+    accepted: int
+    answered_directly: int
+    not_an_appeal: int
     connection_rate: float | None
     service_level_rate: float | None
     abandonment_rate: float | None

@@ -24,6 +24,7 @@ from acd import commands as cmd
 from acd.center import ContactCenter, Output
 from acd.queues_config import DestinationKind
 from agents.presence import AgentState
+from app.db.models import Disposition
 from app.services.kpi import NATIONAL_SERVICE_LEVEL_SECONDS, Fate, KpiDefinitions
 from app.settings import Settings
 
@@ -183,6 +184,12 @@ class HotlineMetrics:
         self.tickets = Counter(
             "hotline_tickets_opened", "Work orders opened (one per answered call)", ["queue"], registry=reg
         )
+        self.dispositions = Counter(
+            "hotline_work_orders_submitted",
+            "Work orders submitted, by disposition (the acceptance rate's parts)",
+            ["queue", "disposition"],
+            registry=reg,
+        )
         self.incidents = Counter("hotline_agent_incidents", "Agent incidents by kind", ["kind"], registry=reg)
         threshold = Gauge(
             "hotline_queue_service_level_seconds",
@@ -205,6 +212,8 @@ class HotlineMetrics:
             ):
                 counter.labels(queue)
             self.short_abandoned.labels(queue)
+            for disposition in Disposition:
+                self.dispositions.labels(queue, disposition.value)
             for outcome in Fate:
                 self.wait.labels(queue, outcome.value)
             self.talk.labels(queue)
@@ -227,6 +236,10 @@ class HotlineMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def record_disposition(self, queue: str, disposition: str) -> None:
+        """Count a work order submitted (by this process's API) with its disposition."""
+        self.dispositions.labels(self.queue_label(queue), Disposition(disposition).value).inc()
 
     def record_incident(self, kind: str) -> None:
         """Count an agent incident (compliance rules call this too); unknown kinds count as ``other``."""

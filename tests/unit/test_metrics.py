@@ -212,7 +212,9 @@ def test_exposition_has_the_issue_families_and_no_unbounded_labels() -> None:
     assert families["hotline_call_wait_seconds"].type == "histogram"
     for family in families.values():
         for sample in family.samples:
-            assert set(sample.labels) <= {"queue", "outcome", "state", "kind", "kpi", "le"}, sample
+            assert set(sample.labels) <= {"queue", "outcome", "state", "kind", "kpi", "le", "disposition"}, (
+                sample
+            )
 
 
 def test_incident_kinds_match_the_compliance_rules() -> None:
