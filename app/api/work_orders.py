@@ -32,9 +32,9 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations of the error responses an operation can give."""
     text = {
         401: "not signed in, or the token expired",
-        403: "the role or the order's owner does not allow it",
-        404: "no such work order",
-        409: "the work order changed since the version given (reload it)",
+        403: "the caller's role, or whose record it is, does not allow it",
+        404: "not found",
+        409: "conflicts with the current state (a work order: changed since the version given, reload it)",
         413: "request body too large",
         422: "invalid values; ``detail`` names each field",
         503: "not ready yet",
