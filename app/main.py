@@ -20,7 +20,9 @@ from app.api import (
     calls,
     categories,
     compliance,
+    desk,
     health,
+    knowledge,
     queues,
     reports,
     supervisor,
@@ -36,6 +38,7 @@ from app.observability.wiring import Observability
 from app.security import require_jwt_secret
 from app.services.calls import CallRecorder
 from app.services.compliance import ComplianceStore
+from app.services.desk import DeskHub, DeskPublisher, channel_name
 from app.services.distribution import DistributionConfig, DistributionService
 from app.services.presence_watch import ComplianceSettings, PresenceWatch, load_busy_config
 from app.settings import Settings, get_settings
@@ -111,6 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 observability.metrics.record_incident(i.kind.value) if isinstance(i, IncidentOpened) else None
             )
         )
+        app.state.desk_hub = DeskHub(settings.redis_url, channel_name(settings))
+        app.state.desk_publisher = DeskPublisher(
+            service, settings, app.state.session_factory, app.state.desk_hub
+        )
+        app.state.desk_hub.start()
+        app.state.desk_publisher.start()
         last = await asyncio.to_thread(compliance_store.last_states)
         service.restore_presence([(t.agent_id, t.to_state, t.reason, t.endpoint) for t in last])
         await service.start()
@@ -120,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await service.stop()
             await watch.stop()
             await observability.stop()
+            await app.state.desk_publisher.stop()
+            await app.state.desk_hub.stop()
             db_engine.dispose()
 
     app = FastAPI(
@@ -137,13 +148,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tickets,
         work_orders,
         categories,
+        knowledge,
         calls,
         reports,
         wallboard,
         metrics_api,
         compliance,
         supervisor,
+        desk,
     ):
         app.include_router(module.router)
+    desk.mount_page(app)
     wallboard.mount_page(app)
     return app

@@ -66,7 +66,7 @@ def _check_category(body: ArticleIn, settings: SettingsDep) -> None:
                 {
                     "loc": ["body", "category"],
                     "msg": f"unknown category {body.category!r}",
-                    "type": "value_error",
+                    "type": "unknown",
                 }
             ],
         )

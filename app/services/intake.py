@@ -46,10 +46,11 @@ INTAKE_FIELDS = (
 class FieldError:
     field: str
     message: str
+    kind: str = "invalid"  # unknown | required | not_allowed: pages translate by it
 
     def as_detail(self) -> dict[str, Any]:
         """The shape of FastAPI's own validation errors, so clients read one format."""
-        return {"loc": ["body", self.field], "msg": self.message, "type": "value_error"}
+        return {"loc": ["body", self.field], "msg": self.message, "type": self.kind}
 
 
 def check_draft(values: Mapping[str, Any], taxonomy: Taxonomy) -> list[FieldError]:
@@ -57,20 +58,26 @@ def check_draft(values: Mapping[str, Any], taxonomy: Taxonomy) -> list[FieldErro
     errors = []
     category = values.get("category")
     if category is not None and taxonomy.category(category) is None:
-        errors.append(FieldError("category", f"unknown category {category!r}"))
+        errors.append(FieldError("category", f"unknown category {category!r}", "unknown"))
     district = values.get("district")
     if district is not None and district not in taxonomy.district_codes:
-        errors.append(FieldError("district", f"unknown district {district!r}"))
+        errors.append(FieldError("district", f"unknown district {district!r}", "unknown"))
     disposition = values.get("disposition")
     if values.get("knowledge_article_id") is not None and disposition not in (
         None,
         Disposition.answered_directly,
     ):
         errors.append(
-            FieldError("knowledge_article_id", "a knowledge article is cited only with a direct answer")
+            FieldError(
+                "knowledge_article_id",
+                "a knowledge article is cited only with a direct answer",
+                "not_allowed",
+            )
         )
     if values.get("non_appeal_kind") is not None and disposition not in (None, Disposition.not_an_appeal):
-        errors.append(FieldError("non_appeal_kind", "only an order that is not an appeal has a kind"))
+        errors.append(
+            FieldError("non_appeal_kind", "only an order that is not an appeal has a kind", "not_allowed")
+        )
     return errors
 
 
@@ -79,16 +86,16 @@ def check_submission(values: Mapping[str, Any], taxonomy: Taxonomy) -> list[Fiel
     errors = check_draft(values, taxonomy)
     disposition = values.get("disposition")
     if disposition is None:
-        return [*errors, FieldError("disposition", "choose a disposition to submit")]
+        return [*errors, FieldError("disposition", "choose a disposition to submit", "required")]
     if disposition in (Disposition.accepted, Disposition.answered_directly):
         if values.get("category") is None:
-            errors.append(FieldError("category", "a category is required"))
+            errors.append(FieldError("category", "a category is required", "required"))
         if not (values.get("description") or "").strip():
-            errors.append(FieldError("description", "describe the citizen's matter"))
+            errors.append(FieldError("description", "describe the citizen's matter", "required"))
     if disposition is Disposition.accepted and not (values.get("contact_number") or "").strip():
-        errors.append(FieldError("contact_number", "an accepted appeal needs a contact number"))
+        errors.append(FieldError("contact_number", "an accepted appeal needs a contact number", "required"))
     if disposition is Disposition.not_an_appeal and values.get("non_appeal_kind") is None:
-        errors.append(FieldError("non_appeal_kind", "say what kind of call it was"))
+        errors.append(FieldError("non_appeal_kind", "say what kind of call it was", "required"))
     return errors
 
 

@@ -189,7 +189,9 @@ def change_order(
     errors = (intake.check_submission if final else intake.check_draft)(values, taxonomy)
     article = values.get("knowledge_article_id")
     if article is not None and session.get(KnowledgeArticle, article) is None:
-        errors.append(intake.FieldError("knowledge_article_id", f"unknown knowledge article {article}"))
+        errors.append(
+            intake.FieldError("knowledge_article_id", f"unknown knowledge article {article}", "unknown")
+        )
     if errors:
         raise InvalidOrder(errors)
     for name, value in changes.items():

@@ -110,7 +110,7 @@ def test_errors_read_like_fastapi_validation_errors() -> None:
     assert error.as_detail() == {
         "loc": ["body", "district"],
         "msg": "unknown district 'x'",
-        "type": "value_error",
+        "type": "unknown",
     }
 
 
