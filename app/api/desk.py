@@ -28,7 +28,8 @@ from app.security import AuthUser, CurrentUserDep, authorize_agent, current_user
 
 router = APIRouter(prefix="/api/v1/desk", tags=["desk"])
 
-PAGE_DIR = Path(__file__).resolve().parent.parent / "static" / "agent"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+PAGE_DIR = STATIC_DIR / "agent"
 
 
 class MeOut(BaseModel):
@@ -141,6 +142,8 @@ def page_settings(settings: SettingsDep) -> dict[str, str]:
 
 
 def mount_page(app: FastAPI) -> None:
-    """Serve the agent page (static; it signs the agent in itself), and the pages' settings."""
+    """Serve the agent page (static; it signs the agent in itself), the pages' settings and the files
+    they share (``/static``: the translator)."""
     app.include_router(pages)
     app.mount("/agent", StaticFiles(directory=PAGE_DIR, html=True), name="agent")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
