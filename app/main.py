@@ -41,6 +41,7 @@ from app.services.compliance import ComplianceStore
 from app.services.desk import DeskHub, DeskPublisher, channel_name
 from app.services.distribution import DistributionConfig, DistributionService
 from app.services.presence_watch import ComplianceSettings, PresenceWatch, load_busy_config
+from app.services.taxonomy import load as load_taxonomy
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     require_jwt_secret(settings)  # refuse to start without a signing key
     routing_config(settings)  # nor with a queues file that does not parse
     busy_config = load_busy_config(ComplianceSettings().busy_reasons_file)  # nor with a bad busy config
+    load_taxonomy(settings.taxonomy_file)  # nor with a bad intake taxonomy
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

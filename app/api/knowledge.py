@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import select
 
 from app.api.deps import PaginationDep, SessionDep, SettingsDep
-from app.api.work_orders import error_responses, load_taxonomy
+from app.api.work_orders import MAX_ID, NO_NUL, error_responses, load_taxonomy
 from app.db.models import KnowledgeArticle, Role, WorkOrder
 from app.security import AuthUser, CurrentUserDep, require_roles
 from app.services import knowledge
@@ -24,10 +24,12 @@ SupervisorDep = Annotated[AuthUser, Depends(require_roles(Role.supervisor))]
 class ArticleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1, max_length=20000)
-    category: str | None = Field(None, max_length=32, description="a code of GET /api/v1/categories")
-    department: str | None = Field(None, max_length=100)
+    title: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    body: str = Field(min_length=1, max_length=20000, pattern=NO_NUL)
+    category: str | None = Field(
+        None, max_length=32, pattern=NO_NUL, description="a code of GET /api/v1/categories"
+    )
+    department: str | None = Field(None, max_length=100, pattern=NO_NUL)
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime | None = None
 
@@ -77,8 +79,10 @@ def find_articles(
     user: CurrentUserDep,
     session: SessionDep,
     page: PaginationDep,
-    q: Annotated[str | None, Query(max_length=200, description="full-text query (Chinese or not)")] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=NO_NUL, description="full-text query (Chinese or not)")
+    ] = None,
+    category: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
     valid: Annotated[bool, Query(description="only articles valid now")] = True,
 ) -> ArticleList:
     """Search (``q``, best match first) or list (newest first) the articles."""
@@ -102,7 +106,9 @@ def _article(session: SessionDep, article_id: int) -> KnowledgeArticle:
 
 
 @router.get("/{article_id}", response_model=ArticleOut, responses=error_responses(401, 404, 422))
-def read_article(article_id: Annotated[int, Path(ge=1)], user: CurrentUserDep, session: SessionDep) -> Any:
+def read_article(
+    article_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUserDep, session: SessionDep
+) -> Any:
     return ArticleOut.model_validate(_article(session, article_id))
 
 
@@ -129,7 +135,7 @@ def create_article(body: ArticleIn, user: SupervisorDep, session: SessionDep, se
 
 @router.put("/{article_id}", response_model=ArticleOut, responses=error_responses(401, 403, 404, 413, 422))
 def replace_article(
-    article_id: Annotated[int, Path(ge=1)],
+    article_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: ArticleIn,
     user: SupervisorDep,
     session: SessionDep,
@@ -151,7 +157,7 @@ def replace_article(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def delete_article(
-    article_id: Annotated[int, Path(ge=1)], user: SupervisorDep, session: SessionDep
+    article_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: SupervisorDep, session: SessionDep
 ) -> Response:
     """Delete an article no work order cites (a cited one: end its validity instead)."""
     article = _article(session, article_id)

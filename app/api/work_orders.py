@@ -23,6 +23,11 @@ from app.settings import Settings
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work-orders"])
 
+#: The largest id the database's integer keys hold: a larger one is a 422, not a database error.
+MAX_ID = 2**31 - 1
+#: Text without NUL characters (PostgreSQL text cannot store them); newlines and the rest are fine.
+NO_NUL = r"^[^\x00]*$"
+
 
 class ErrorOut(BaseModel):
     detail: Any = Field(description="what went wrong: a message, or a list naming the fields")
@@ -87,19 +92,23 @@ class IntakeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, description="the version the change is based on")
-    category: str | None = Field(None, max_length=32, description="a code of GET /api/v1/categories")
-    description: str | None = Field(None, max_length=4000, description="the citizen's matter")
-    address: str | None = Field(None, max_length=500)
-    district: str | None = Field(None, max_length=32, description="a code of GET /api/v1/districts")
-    citizen_name: str | None = Field(None, max_length=100)
+    version: int = Field(ge=1, le=MAX_ID, description="the version the change is based on")
+    category: str | None = Field(
+        None, max_length=32, pattern=NO_NUL, description="a code of GET /api/v1/categories"
+    )
+    description: str | None = Field(None, max_length=4000, pattern=NO_NUL, description="the citizen's matter")
+    address: str | None = Field(None, max_length=500, pattern=NO_NUL)
+    district: str | None = Field(
+        None, max_length=32, pattern=NO_NUL, description="a code of GET /api/v1/districts"
+    )
+    citizen_name: str | None = Field(None, max_length=100, pattern=NO_NUL)
     contact_number: str | None = Field(None, max_length=64, pattern=r"^[0-9+\-() ]*$")
     urgent: bool | None = None
     confidential: bool | None = Field(None, description="department users never see name and number")
     disposition: Disposition | None = None
     non_appeal_kind: NonAppealKind | None = None
     knowledge_article_id: int | None = Field(
-        None, ge=1, description="with a direct answer: the article cited"
+        None, ge=1, le=MAX_ID, description="with a direct answer: the article cited"
     )
 
 
@@ -129,9 +138,13 @@ def search_orders(
     session: SessionDep,
     page: PaginationDep,
     period: TimeRangeDep,
-    agent: Annotated[str | None, Query(max_length=32, description="agent id")] = None,
-    caller: Annotated[str | None, Query(max_length=64, description="caller number, exact")] = None,
-    call: Annotated[str | None, Query(max_length=64, description="a call of the order")] = None,
+    agent: Annotated[str | None, Query(max_length=32, pattern=NO_NUL, description="agent id")] = None,
+    caller: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, description="caller number, exact")
+    ] = None,
+    call: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, description="a call of the order")
+    ] = None,
     status_: Annotated[WorkOrderStatus | None, Query(alias="status")] = None,
 ) -> OrderPageOut:
     """Orders newest first; ``from``/``to`` bound the answer time. Agents see only their own."""
@@ -153,7 +166,9 @@ def search_orders(
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses=error_responses(401, 403, 404, 422))
-def read_order(order_id: Annotated[int, Path(ge=1)], user: CurrentUserDep, session: SessionDep) -> OrderOut:
+def read_order(
+    order_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUserDep, session: SessionDep
+) -> OrderOut:
     view = orders.get_order(session, order_id)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Work order {order_id} not found")
@@ -203,7 +218,7 @@ def _change(
 
 @router.patch("/{order_id}", response_model=OrderOut, responses=error_responses(401, 403, 404, 409, 413, 422))
 def save_draft(
-    order_id: Annotated[int, Path(ge=1)],
+    order_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: IntakeIn,
     user: CurrentUserDep,
     session: SessionDep,
@@ -219,7 +234,7 @@ def save_draft(
     "/{order_id}/submit", response_model=OrderOut, responses=error_responses(401, 403, 404, 409, 413, 422)
 )
 def submit_order(
-    order_id: Annotated[int, Path(ge=1)],
+    order_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: IntakeIn,
     user: CurrentUserDep,
     session: SessionDep,

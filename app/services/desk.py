@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from acd import commands as cmd
 from acd.center import Output
-from agents.presence import AgentState, Transition
+from agents.presence import AgentPresence, AgentState, Transition
 from app.db.models import Call
 from app.services import work_orders
 from app.services.distribution import DistributionService
@@ -165,10 +165,11 @@ class DeskPublisher:
     def snapshot(self, agent_id: str) -> dict[str, Any]:
         """The agent's desk now (on the event loop, where the core runs)."""
         center, now = self.service.center, self.service.clock()
-        presence = center.presence.get(agent_id)
+        # Reading must not create: an id nobody uses stays unknown to the core (logged out).
+        presence = center.presence.agents.get(agent_id) or AgentPresence(agent_id)
         engine_agent = center.engine.agents.get(agent_id)
         wrap_up_until = engine_agent.wrap_up_until if engine_agent is not None else None
-        desk = self._desks[agent_id]
+        desk = self._desks.get(agent_id) or _AgentDesk()
         return {
             "agent_id": agent_id,
             "server_time": now,

@@ -101,6 +101,12 @@ def test_only_supervisors_write_and_bad_input_is_refused(
         client.post("/api/v1/knowledge", json={**ARTICLES[0], "title": ""}, headers=boss).status_code == 422
     )
     assert client.get("/api/v1/knowledge/999999", headers=li).status_code == 404
+    assert client.get(f"/api/v1/knowledge/{2**40}", headers=li).status_code == 422
+    assert client.get("/api/v1/knowledge", params={"q": "噪\x00"}, headers=li).status_code == 422
+    assert (
+        client.post("/api/v1/knowledge", json={**ARTICLES[0], "body": "a\x00"}, headers=boss).status_code
+        == 422
+    )
     assert client.delete(f"/api/v1/knowledge/{kb['住房公积金提取条件']}", headers=boss).status_code == 204
     assert _titles(client, li, "公积金") == []
     assert client.get("/api/v1/knowledge", params={"q": "x"}).status_code == 401

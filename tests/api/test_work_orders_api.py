@@ -159,6 +159,8 @@ def test_an_agent_edits_only_the_orders_of_its_own_calls(
         ({"contact_number": "call me"}, "contact_number"),
         ({"description": "长" * 4001}, "description"),
         ({"colour": "red"}, "colour"),
+        ({"description": "nul\x00byte"}, "description"),  # PostgreSQL text cannot hold NUL: 422, not 500
+        ({"knowledge_article_id": 2**31}, "knowledge_article_id"),
     ],
 )
 def test_unknown_values_give_422_naming_the_field(
@@ -243,6 +245,8 @@ def test_list_filters_and_the_tickets_alias(client: TestClient, login: Login, or
     tickets = client.get("/api/v1/tickets", headers=boss).json()
     assert [t["id"] for t in tickets["items"]] == [orders["c3"], orders["c2"], orders["c1"]]
     assert client.get("/api/v1/work-orders/999999", headers=boss).status_code == 404
+    assert client.get(f"/api/v1/work-orders/{2**31}", headers=boss).status_code == 422  # beyond the key type
+    assert client.get("/api/v1/work-orders", params={"caller": "1\x00"}, headers=boss).status_code == 422
     assert client.get("/api/v1/work-orders").status_code == 401
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from app.db.models import Disposition, NonAppealKind, WorkOrderStatus
+from app.main import create_app
 from app.services import intake
 from app.services.taxonomy import TaxonomyError, load, parse
+from app.settings import Settings
 
 TAX = load()  # taxonomy.example.toml
 TZ = "Asia/Shanghai"
@@ -142,3 +146,11 @@ def test_hour_deadlines_and_urgent_orders() -> None:
     assert intake.deadline(water, True, at, TZ, 2) == datetime(2026, 3, 6, 10, 30, tzinfo=UTC)
     assert intake.deadline(noise, True, at, TZ, 2) == datetime(2026, 3, 6, 10, 30, tzinfo=UTC)
     assert intake.deadline(noise, True, at, TZ, None) == datetime(2026, 3, 20, 8, 30, tzinfo=UTC)
+
+
+def test_the_service_refuses_to_start_with_a_bad_taxonomy(tmp_path: Path) -> None:
+    bad = tmp_path / "taxonomy.toml"
+    bad.write_text('[[categories]]\ncode = "A"\nzh = "甲"\nen = "A"\n', encoding="utf-8")
+    settings = Settings(jwt_secret=SecretStr("k" * 40), taxonomy_file=str(bad))
+    with pytest.raises(TaxonomyError, match="no deadline"):
+        create_app(settings)
