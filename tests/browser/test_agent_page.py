@@ -230,3 +230,50 @@ def test_only_the_agent_or_a_supervisor_opens_an_agents_desk(center: Center) -> 
         "needs_approval": False,
         "limit_seconds": 2.000004,
     } in reasons
+
+
+def test_busy_with_a_reason_that_needs_approval_goes_through_a_request(
+    browsers: tuple[WebDriver, WebDriver], center: Center
+) -> None:
+    page, _ = browsers
+    base = center.owner.base_url
+    wait = sign_in(page, base, "agent1003")
+    page.find_element(By.ID, "endpoint").send_keys("agent3")
+    page.find_element(By.ID, "btn-login").click()
+    wait.until(state_is("logged_in"))
+    Select(page.find_element(By.ID, "busy-reason")).select_by_value("meal")
+    page.find_element(By.ID, "btn-busy").click()
+    box = wait.until(ec.visibility_of_element_located((By.ID, "busy-request")))
+    assert box.get_attribute("data-status") == "pending" and "待审批" in box.text
+    assert page.find_element(By.ID, "state").get_attribute("data-state") == "logged_in"  # not busy yet
+
+    sup = {"Authorization": f"Bearer {center.token('sup')}"}
+    [request] = [
+        r
+        for r in httpx.get(f"{base}/api/v1/busy-requests", params={"agent": "1003"}, headers=sup).json()
+        if r["status"] == "pending"
+    ]
+    denied = httpx.post(
+        f"{base}/api/v1/busy-requests/{request['id']}/deny", json={"comment": "排队人多"}, headers=sup
+    )
+    assert denied.status_code == 200, denied.text
+    wait.until(lambda b: b.find_element(By.ID, "busy-request").get_attribute("data-status") == "denied")
+    assert "被拒绝" in page.find_element(By.ID, "busy-request").text
+    assert page.find_element(By.ID, "state").get_attribute("data-state") == "logged_in"
+
+    page.find_element(By.ID, "btn-busy").click()  # ask again
+    wait.until(lambda b: b.find_element(By.ID, "busy-request").get_attribute("data-status") == "pending")
+    [request] = [
+        r
+        for r in httpx.get(f"{base}/api/v1/busy-requests", params={"agent": "1003"}, headers=sup).json()
+        if r["status"] == "pending"
+    ]
+    approved = httpx.post(
+        f"{base}/api/v1/busy-requests/{request['id']}/approve", json={"comment": ""}, headers=sup
+    )
+    assert approved.status_code == 200, approved.text
+    wait.until(lambda b: b.find_element(By.ID, "busy-request").get_attribute("data-status") == "approved")
+    wait.until(state_is("busy"))
+    assert page.find_element(By.ID, "reason").text == "Meal"
+    page.find_element(By.ID, "btn-logout").click()
+    wait.until(state_is("logged_out"))
