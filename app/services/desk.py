@@ -187,7 +187,10 @@ class DeskPublisher:
         """The listener on the core's outputs."""
         match output:
             case cmd.RingAgent(agent_id=agent_id, call_id=call_id):
-                self._desks[agent_id].offer = self._offer(output)
+                desk = self._desks[agent_id]
+                desk.offer = self._offer(output)
+                if desk.call is not None and desk.call["ended"]:
+                    desk.call = None  # the last call is over: the new one takes its place
                 self._push(agent_id)
                 self._spawn(self._add_history(agent_id, call_id, output.caller_number))
             case cmd.HangUpOffer(agent_id=agent_id) | cmd.AgentMissedOffer(agent_id=agent_id):

@@ -192,6 +192,8 @@ def test_pop_then_intake_on_the_answered_calls_order(
     wait.until(state_is("ready"))  # wrap-up is 0 s in the default queue
     assert other.execute_script(POP_SEEN) is False
     assert CALLER not in other.page_source
+    page.find_element(By.ID, "btn-logout").click()
+    wait.until(state_is("logged_out"))
 
 
 def english_screenshot(page: WebDriver, path: Path) -> None:
@@ -275,5 +277,66 @@ def test_busy_with_a_reason_that_needs_approval_goes_through_a_request(
     wait.until(lambda b: b.find_element(By.ID, "busy-request").get_attribute("data-status") == "approved")
     wait.until(state_is("busy"))
     assert page.find_element(By.ID, "reason").text == "Meal"
+    page.find_element(By.ID, "btn-logout").click()
+    wait.until(state_is("logged_out"))
+
+
+def test_a_direct_answer_cites_an_article_found_from_the_page(
+    browsers: tuple[WebDriver, WebDriver], center: Center
+) -> None:
+    page, _ = browsers
+    base = center.owner.base_url
+    sup = {"Authorization": f"Bearer {center.token('sup')}"}
+    article = httpx.post(
+        f"{base}/api/v1/knowledge",
+        json={
+            "title": "住房公积金提取条件",
+            "body": "购买自住住房的职工可以申请提取住房公积金。",
+            "category": "CONSULT-HOUSING",
+        },
+        headers=sup,
+    )
+    assert article.status_code == 201, article.text
+    article_id = article.json()["id"]
+
+    wait = sign_in(page, base, "agent1001")
+    page.find_element(By.ID, "endpoint").send_keys("agent1")
+    page.find_element(By.ID, "btn-login").click()
+    wait.until(state_is("logged_in"))
+    page.find_element(By.ID, "btn-ready").click()
+    wait.until(state_is("ready"))
+    center.ami.originate_reason, center.ami.originate_delay = 4, 0.2
+    center.place_call("1700000950.1", number="13700001111")
+    form = WebDriverWait(page, 10).until(ec.visibility_of_element_located((By.ID, "order")))
+    [order] = httpx.get(f"{base}/api/v1/work-orders", params={"call": "1700000950.1"}, headers=sup).json()[
+        "items"
+    ]
+    order_id = str(order["id"])
+    wait.until(
+        lambda _: form.get_attribute("data-order-id") == order_id
+    )  # this call's order, not the last one
+
+    form.find_element(By.CSS_SELECTOR, "input[name=disposition][value=answered_directly]").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "kb")))
+    page.find_element(By.ID, "kb-query").send_keys("公积金")
+    page.find_element(By.ID, "kb-go").click()
+    hit = wait.until(
+        lambda b: b.find_element(By.CSS_SELECTOR, f'#kb-results li[data-article="{article_id}"]')
+    )
+    hit.click()
+    wait.until(lambda b: "住房公积金提取条件" in b.find_element(By.ID, "kb-cited").text)
+    Select(form.find_element(By.NAME, "category")).select_by_value("CONSULT-HOUSING")
+    form.find_element(By.NAME, "description").send_keys("咨询公积金提取，已按知识库答复。")
+    form.find_element(By.ID, "btn-submit").click()
+    wait.until(lambda b: b.find_element(By.ID, "order-message").get_attribute("data-submitted") == order_id)
+
+    stored = httpx.get(f"{base}/api/v1/work-orders/{order_id}", headers=sup).json()
+    assert (stored["disposition"], stored["status"], stored["knowledge_article_id"]) == (
+        "answered_directly",
+        "closed",
+        article_id,
+    )
+    center.hang_up("1700000950.1")
+    wait.until(state_is("ready"))
     page.find_element(By.ID, "btn-logout").click()
     wait.until(state_is("logged_out"))

@@ -347,7 +347,7 @@ function renderNotes() {
 
 async function openOrder(id) {
   const result = await api("GET", `/api/v1/work-orders/${id}`);
-  if (!result.ok) return;
+  if (!result.ok || result.data.status !== "open") return; // submitted: only the center changes it
   $("#order").hidden = false;
   savedAt = null;
   note(null);
