@@ -35,13 +35,13 @@ CALLER = "13955501234"
 DESCRIPTION = "我家楼下的路灯坏了三天，晚上很黑，请派人修理。"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def service(
-    local_asterisk: LocalAsterisk, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, local_asterisk: LocalAsterisk, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HotlineService]:
-    workdir = tmp_path_factory.mktemp("desk-service")
+    workdir = tmp_path_factory.mktemp(f"desk-service-{request.param}")
     cli("channel request hangup all")
-    with database("sqlite", workdir) as url:
+    with database(request.param, workdir) as url:
         svc = HotlineService(local_asterisk, url, workdir, ring_timeout="15")
         svc.create_users(["1001", "1002", "1003"])
         svc.url = url  # type: ignore[attr-defined]
