@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from acd import events as ev
 from acd.center import ContactCenter, Output
 from acd.engine import QueueConfig
+from acd.views import AgentProfile
 from agents.presence import Cause
 from app.observability.metrics import UNAUTHORIZED_BUSY, HotlineMetrics, IncidentKind
 from app.services.kpi import KpiDefinitions
@@ -158,7 +159,7 @@ def test_a_call_counts_under_the_queue_it_entered() -> None:
     h = harness(("general",))
     h.arrive("c1", 0, queue="unconfigured")
     h.agent_ready("1001", 1)
-    h.center.agent_queues["1001"] = frozenset({"unconfigured"})
+    h.feed(h.center.set_profiles([AgentProfile("1001", queues=frozenset({"unconfigured"}))], h.now))
     h.feed(h.center.make_ready("1001", 1, A, "1001"))
     h.answer("c1", 2)
     assert h.value("hotline_calls_answered_total", queue="other") == 1  # bounded label values
