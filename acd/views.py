@@ -105,8 +105,8 @@ class AgentSnapshot:
     pending: AgentState | None  # state asked for during a call, applied after it
     profile: AgentProfile
 
-    def seconds_in_state(self, now: float) -> float | None:
-        return max(0.0, now - self.since) if self.since > 0 else None
+    def seconds_in_state(self, now: float) -> float:
+        return max(0.0, now - self.since)
 
 
 @dataclass(frozen=True, slots=True)
