@@ -62,7 +62,14 @@ class AgentProfile:
         return dict(self.skills)
 
     def serves(self, queue: str) -> bool:
+        """Whether the agent is in the queue (``can_take`` also asks for the queue's skill)."""
         return not self.queues or queue in self.queues
+
+    def can_take(self, config: QueueConfig) -> bool:
+        """Whether calls of this queue may be offered to the agent: it serves it, with its skill."""
+        return self.serves(config.name) and (
+            config.skill is None or self.skill_levels().get(config.skill, 0) > 0
+        )
 
 
 @dataclass(frozen=True, slots=True)

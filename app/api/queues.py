@@ -93,7 +93,7 @@ def _snapshot(service: DistributionService, user: AuthUser, only: str | None) ->
                 seconds_in_state=round(a.seconds_in_state(now), 3),
             )
             for a in snapshot.agents
-            if a.state is not AgentState.LOGGED_OUT and a.profile.serves(queue.name)
+            if a.state is not AgentState.LOGGED_OUT and a.profile.can_take(config)
         ]
         queues.append(
             QueueOut(

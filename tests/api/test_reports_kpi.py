@@ -43,7 +43,10 @@ class Center:
 
     def __init__(self, settings: Settings, recorder: CallRecorder) -> None:
         self.core = ContactCenter([QueueConfig(q) for q in settings.queues])
-        self.metrics = HotlineMetrics(KpiDefinitions.from_settings(settings), settings)
+        configs = [QueueConfig(q) for q in settings.queues]
+        self.metrics = HotlineMetrics(
+            KpiDefinitions.from_settings(settings, configs), settings, settings.queues
+        )
         self.recorder = recorder
         self.agents = 0
 
