@@ -234,8 +234,9 @@ def test_cli_set_import_list_and_the_running_service_follows(
         sync = ProfileSync(service, sessions, settings.redis_url, settings.profiles_channel)
         sync.start()
         await asyncio.wait_for(sync.subscribed.wait(), 10)
-        rc = await asyncio.to_thread(hotline, "agents", "set", "1010", "--name", "李雷", "--queue", "tibetan",
-                                     "--skill", "tibetan=5", "--order", "3", "--pin-stdin", stdin="123456\n")  # fmt: skip
+        argv = ("agents", "set", "1010", "--name", "李雷", "--queue", "tibetan", "--skill", "tibetan=5",
+                "--order", "3", "--pin-stdin")  # fmt: skip
+        rc = await asyncio.to_thread(hotline, *argv, stdin="123456\n")
         assert rc == 0
         for _ in range(100):  # bounded: 10 s
             if service.agent("1010").name == "李雷":
