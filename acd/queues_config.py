@@ -205,6 +205,8 @@ def _check(q: QueueConfig) -> None:
 
     if q.ring_timeout <= 0:
         fail("ring_timeout must be positive")
+    if q.service_level <= 0:
+        fail("service_level must be positive")
     if min(q.wrap_up, q.announce_every, q.busy_delay, q.reject_delay, q.max_no_answer) < 0:
         fail("times and counts must not be negative")
     if q.max_wait is not None and q.max_wait <= 0:
