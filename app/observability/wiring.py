@@ -11,6 +11,7 @@ from agents.compliance import AgentCompliance
 from app.observability.metrics import HotlineMetrics
 from app.services.distribution import DistributionService
 from app.services.kpi import KpiDefinitions
+from app.services.routing import routing_config
 from app.services.wallboard import WallboardHub, WallboardPublisher
 from app.settings import Settings
 
@@ -21,9 +22,12 @@ class Observability:
         settings: Settings,
         sessions: sessionmaker[Session],
         service: DistributionService | None,
-        queues: tuple[QueueConfig, ...],
+        queues: tuple[QueueConfig, ...] | None = None,
         compliance: Callable[[str, float], AgentCompliance] | None = None,
     ) -> None:
+        """``queues``: the routing configuration the service runs with (default: the configured one)."""
+        if queues is None:
+            queues = routing_config(settings).queues
         self.settings = settings
         self.definitions = KpiDefinitions.from_settings(settings, queues)
         self.metrics = HotlineMetrics(self.definitions, settings, [q.name for q in queues])
