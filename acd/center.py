@@ -15,7 +15,7 @@ from acd import events as ev
 from acd.commands import Activity
 from acd.engine import Engine, QueueConfig
 from acd.queues_config import DEFAULT_PRIORITY_STEP
-from acd.views import AgentProfile, AgentSnapshot, CenterSnapshot, QueueSnapshot
+from acd.views import AgentProfile, AgentSnapshot, CallSnapshot, CenterSnapshot, QueueSnapshot
 from agents.presence import AgentState, Cause, Presence, Transition
 
 Output = cmd.Command | Transition
@@ -67,8 +67,11 @@ class ContactCenter:
         """Queues with their unanswered calls, and every agent presence knows of, as of ``at``."""
         engine = self.engine
         calls = engine.call_snapshots()
+        by_queue: dict[str, list[CallSnapshot]] = {}
+        for call in calls:
+            by_queue.setdefault(call.queue, []).append(call)
         queues = tuple(
-            QueueSnapshot(config, tuple(c for c in calls if c.queue == name), engine.staffed(name))
+            QueueSnapshot(config, tuple(by_queue.get(name, ())), engine.staffed(name))
             for name, config in sorted(engine.queues.items())
         )
         agents = tuple(self._agent_snapshot(agent_id) for agent_id in sorted(self.presence.agents))
