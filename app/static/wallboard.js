@@ -130,7 +130,7 @@ function renderQueues() {
 function renderAgents() {
   const at = now();
   const rows = snapshot.agents.map((agent) => el("tr", { class: agent.over_limit ? "over-limit" : "", "data-agent": agent.id },
-    el("td", {}, agent.id),
+    el("td", {}, agent.name && agent.name !== agent.id ? `${agent.name} (${agent.id})` : agent.id),
     el("td", {}, el("span", { class: `state ${agent.state}` }, t(`s_${agent.state}`))),
     el("td", {}, agent.reason || ""),
     el("td", { class: "num" }, duration(at - agent.since))));
