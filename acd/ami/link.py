@@ -25,7 +25,6 @@ from acd.ami.model import (
     AmiNotConnected,
     AmiTimeout,
     OriginateResult,
-    originate_failure,
 )
 from acd.ami.protocol import AmiProtocol
 
@@ -224,7 +223,6 @@ class AmiLink:
         uniqueid = outcome.get("Uniqueid")
         return OriginateResult(
             success=success,
-            reason=None if success else originate_failure(reason_code),
             reason_code=reason_code,
             channel=outcome.get("Channel") or None,
             uniqueid=None if uniqueid in (None, "", "<null>") else uniqueid,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -56,32 +55,10 @@ class AmiError(AmiLinkError):
         super().__init__(detail or response.get("Message") or repr(response))
 
 
-class OriginateFailure(enum.Enum):
-    """Why an async Originate was not answered, from the ``Reason`` of ``OriginateResponse``."""
-
-    NO_ANSWER = "no_answer"
-    BUSY = "busy"
-    CONGESTION = "congestion"
-    FAILED = "failed"
-
-
-# OriginateResponse's Reason is the last AST_CONTROL_* frame seen on the outgoing leg: 0 none,
-# 1 HANGUP, 3 RINGING (rang until the timeout), 4 ANSWER, 5 BUSY, 8 CONGESTION.
+# OriginateResponse's Reason is the last AST_CONTROL_* frame seen on the outgoing leg (4: ANSWER).
+# What a failure means is told by it together with the leg's Hangup cause: the one table of that is
+# app/services/telephony.py.
 ORIGINATE_ANSWERED = 4
-_FAILURE_BY_REASON = {
-    0: OriginateFailure.NO_ANSWER,
-    1: OriginateFailure.NO_ANSWER,
-    3: OriginateFailure.NO_ANSWER,
-    5: OriginateFailure.BUSY,
-    8: OriginateFailure.CONGESTION,
-}
-
-
-def originate_failure(reason_code: int | None) -> OriginateFailure:
-    """Map an OriginateResponse ``Reason`` code to the small failure enum (unknown codes: FAILED)."""
-    if reason_code is None:
-        return OriginateFailure.FAILED
-    return _FAILURE_BY_REASON.get(reason_code, OriginateFailure.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +66,6 @@ class OriginateResult:
     """Outcome of an async Originate, built from Asterisk's ``OriginateResponse`` event."""
 
     success: bool
-    reason: OriginateFailure | None
     reason_code: int | None
     channel: str | None
     uniqueid: str | None

@@ -31,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
 
     logs.configure(args.log_level)
     if args.with_asterisk:
-        from app import local_asterisk
+        from app.commands.asterisk import tooling
 
-        local_asterisk.ensure_running(agents=args.agents)
+        tooling().ensure_running(agents=args.agents)
         _ensure_local_secret("ami-secret", "HOTLINE_AMI_SECRET")
         _ensure_local_secret("jwt-secret", "HOTLINE_JWT_SECRET")
     from app.main import create_app

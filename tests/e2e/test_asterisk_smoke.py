@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.local_asterisk import LocalAsterisk
+from devtools.local_asterisk import LocalAsterisk
 
 from .ami_raw import AmiError, Message, RawAmi, event_is
 from .sipp import AgentPhone, place_call
