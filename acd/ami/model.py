@@ -7,26 +7,36 @@ from dataclasses import dataclass
 
 from panoramisk.message import Message
 
+# Headers Asterisk repeats on purpose; every other header names one thing (Event, ActionID, Uniqueid...).
+REPEATABLE_HEADERS = frozenset({"variable", "chanvariable", "destchanvariable", "output"})
+
 
 class AmiMessage(Message):
     """One AMI message (event or response): a read-only, case-insensitive mapping header -> value.
 
-    A header that occurs more than once (``Variable``, ``ChanVariable``, ``Output``) maps to a
-    ``list[str]`` in arrival order. It subclasses panoramisk's ``Message`` because panoramisk's action
-    bookkeeping (``Action.add_message``) reads messages through that class's attributes. Unlike
-    ``Message`` it does not carry a fake ``content`` header.
+    A repeatable header (``Variable``, ``ChanVariable``, ``Output``) that occurs more than once maps
+    to a ``list[str]`` in arrival order. Any other header keeps its first value (a second ``Event``
+    or ``ActionID`` would otherwise be a list that the code reading it, or panoramisk's ActionID
+    lookup, chokes on); the names dropped so are in ``duplicates``. It subclasses panoramisk's
+    ``Message`` because panoramisk's action bookkeeping (``Action.add_message``) reads messages
+    through that class's attributes. Unlike ``Message`` it does not carry a fake ``content`` header.
     """
 
     def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
         store: dict[str, tuple[str, str | list[str]]] = {}
+        duplicates: list[str] = []
         for key, value in pairs:
             lower = key.lower()
             if lower in store:
                 first_key, old = store[lower]
-                store[lower] = (first_key, [*old, value] if isinstance(old, list) else [old, value])
+                if lower in REPEATABLE_HEADERS:
+                    store[lower] = (first_key, [*old, value] if isinstance(old, list) else [old, value])
+                else:
+                    duplicates.append(key)
             else:
                 store[lower] = (key, value)
         self._store = store
+        self.__dict__["duplicates"] = tuple(duplicates)
 
     def __setitem__(self, key: str, value: object) -> None:
         raise TypeError("AmiMessage is read-only")

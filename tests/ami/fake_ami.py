@@ -73,6 +73,7 @@ class FakeAmi:
         self.fully_booted = fully_booted
         self.originate_reason: int | None = 4  # None: never send OriginateResponse
         self.originate_delay = 0.02
+        self.pong_delay = 0.0
         self.channels: list[dict[str, str]] = []
         self.variables: dict[tuple[str, str], str] = {}  # (channel, variable) -> value, for Getvar
         self.ignored_actions: set[str] = {"blackhole"}  # lower-case names never answered
@@ -160,19 +161,19 @@ class FakeAmi:
             if action.get("username") == self.username and action.get("secret") == self.secret:
                 conn.logged_in = True
                 self.logins += 1
-                conn.write(encode([*ok, ("Message", "Authentication accepted")]))
+                reply = encode([*ok, ("Message", "Authentication accepted")])
                 if self.fully_booted:
-                    conn.write(
-                        encode(
-                            [
-                                ("Event", "FullyBooted"),
-                                ("Privilege", "system,all"),
-                                ("Uptime", "10"),
-                                ("LastReload", "10"),
-                                ("Status", "Fully Booted"),
-                            ]
-                        )
+                    # Asterisk writes both at once: the link reads them in the same data_received.
+                    reply += encode(
+                        [
+                            ("Event", "FullyBooted"),
+                            ("Privilege", "system,all"),
+                            ("Uptime", "10"),
+                            ("LastReload", "10"),
+                            ("Status", "Fully Booted"),
+                        ]
                     )
+                conn.write(reply)
             else:
                 await asyncio.sleep(self.auth_fail_delay)  # Asterisk waits 1 s
                 conn.write(
@@ -188,6 +189,8 @@ class FakeAmi:
         elif name in self.ignored_actions:
             pass
         elif name == "ping":
+            if self.pong_delay:
+                await asyncio.sleep(self.pong_delay)  # e.g. behind a burst of events
             conn.write(encode([*ok, ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}")]))
         elif name == "logoff":
             conn.write(
