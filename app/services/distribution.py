@@ -441,7 +441,9 @@ class DistributionService:
             self._handle(ev.OfferAnswered(self.clock(), ring.offer_id))
             return
         cause: str | None = None
-        if hangup.done() or ring.offer_id in self._leg_names:  # a leg was created: wait for its end
+        # Newchannel comes long before the outcome (~0.3 s seen); none means no leg was ever created.
+        leg_created = hangup.done() or ring.offer_id in self._leg_names
+        if leg_created:
             try:
                 cause = await asyncio.wait_for(asyncio.shield(hangup), LEG_HANGUP_WAIT)
             except TimeoutError:
@@ -449,6 +451,8 @@ class DistributionService:
         if ring.offer_id not in self.center.engine.offers:
             # The core took it back meanwhile (the caller left, or its ring timed out): not the phone's fault.
             log.info("offer %s to %s withdrawn", ring.offer_id, ring.agent_id, extra={"cause": cause})
+            if not leg_created:
+                self._handle(ev.AgentLegGone(self.clock(), ring.offer_id))  # there never was a leg
             return
         failure = telephony.offer_failure(result.reason_code, cause)
         log.info(

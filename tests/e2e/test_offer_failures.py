@@ -21,6 +21,7 @@ from devtools.local_asterisk import LocalAsterisk, cli
 from tests.e2e.ami_raw import Message, RawAmi, event_is
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone, place_call
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -189,3 +190,11 @@ async def test_a_withdrawn_offer_is_no_failure_and_the_next_waits_for_its_hangup
         assert agent["reason"] != "missed_call", agent
         log = service.log()
         assert "withdrawn" in log and "unreachable" not in log, log[-3000:]
+
+
+def test_the_service_rebuilds_the_phones_after_login(service: HotlineService) -> None:
+    """FullyBooted comes in the same read as the Login response: the rebuild must find the link up."""
+    wait_until(
+        lambda: "phones rebuilt from DeviceStateList" in service.log(), 15, "the DeviceStateList rebuild"
+    )
+    assert "DeviceStateList failed" not in service.log()
