@@ -1,7 +1,7 @@
 """What the shipped asterisk-config/ makes Asterisk do beyond the dialplan contract (issue 10):
 
 * no name resolution per call (thousands of failed ``A.ROOT-SERVERS.NET`` lookups under load, one
-  offer stalled 5 s; the chroot has no resolver of its own, a real box may have a slow one);
+  offer stalled 5 s: RTP bound to the any-address makes res_rtp_asterisk resolve names for RTCP);
 * the service's AMI user receives only the events the service uses (``eventfilter``), while the
   replies to its list actions (``CoreShowChannels``, ``DeviceStateList``) still arrive whole.
 """
@@ -69,10 +69,10 @@ async def observer(local_asterisk: LocalAsterisk) -> AsyncIterator[RawAmi]:
 
 
 async def _answered_call(asterisk: LocalAsterisk, ami: RawAmi) -> None:
-    """A citizen waits, the service's Originate rings agent3, who answers; both hang up."""
+    """A citizen waits, an Originate like the service's rings agent3, who answers; the citizen hangs up."""
     number = f"1380013{uuid.uuid4().int % 10000:04d}"
     with AgentPhone("agent3", asterisk.agents["agent3"], "127.0.0.5", ring_seconds=0.2, max_seconds=40):
-        call = place_call(number, hangup_after=2, max_seconds=30)
+        call = place_call(number, hangup_after=6, max_seconds=30)  # after the bridge
         try:
             caller = await ami.wait_event(
                 event_is("UserEvent", UserEvent="AcdCallWaiting", CallerIDNum=number), 10
