@@ -166,9 +166,12 @@ async def test_a_withdrawn_offer_is_no_failure_and_the_next_waits_for_its_hangup
         phone, _ = _sit(stack, service, local_asterisk, "1001", answer=False)
         leaving, staying = "13800138502", "13800138503"
         start = len(ami.events)
-        first = place_call(leaving, hangup_after=2, max_seconds=30)  # hangs up while agent1 rings
+        # The first caller hangs up while agent1 rings (offered at ~1.5 s, ringing for 6 s); the
+        # second is already waiting then, so the service offers it at once: to agent1 only once
+        # Asterisk reported the first leg's Hangup.
+        first = place_call(leaving, hangup_after=4, max_seconds=30)
         await asyncio.sleep(0.5)
-        second = place_call(staying, hangup_after=RING_TIMEOUT + 4, max_seconds=40)
+        second = place_call(staying, hangup_after=RING_TIMEOUT + 6, max_seconds=40)
         await asyncio.to_thread(first.wait, 30)
         await asyncio.to_thread(phone.wait_for, "INVITE", 10, count=2)
         legs: list[Message] = [
