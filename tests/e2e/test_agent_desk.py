@@ -23,8 +23,8 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from app.db.engine import make_engine, session_factory
-from app.local_asterisk import LocalAsterisk, cli
 from app.services.calls import CallRecorder
+from devtools.local_asterisk import LocalAsterisk, cli
 from tests.browser.test_agent_page import POP_SEEN, WATCH_POP, chromium, state_is
 from tests.e2e.service import PASSWORD, HotlineService, database
 from tests.e2e.sipp import AgentPhone, place_call
