@@ -37,6 +37,16 @@ async def test_pop_call_wrap_up_and_a_missed_offer(fake: FakeAmi, tmp_path: Path
         service.make_ready("1001", Cause.AGENT, "alice")
         assert desk.snapshot("1001")["state"] == "ready"
 
+        # A phone that does not answer: the pop goes, the agent is not ready (missed call).
+        fake.originate_reason = 3
+        await fake.inject(waiting_event("1700000000.0", "13900139000"))
+        await eventually(lambda: desk.snapshot("1001")["state"] == "not_ready", what="missed")
+        assert desk.snapshot("1001")["offer"] is None
+        await fake.inject(encode([("Event", "Hangup"), ("Uniqueid", "1700000000.0"), ("Cause", "16")]))
+        await eventually(lambda: not service.center.engine.waiting_calls(), what="caller gone")
+        fake.originate_reason = 4
+        service.make_ready("1001", Cause.AGENT, "alice")
+
         fake.originate_delay = 0.5  # the phone rings half a second, then answers
         await fake.inject(waiting_event("1700000000.1", "13800138000"))
         await eventually(lambda: desk.snapshot("1001")["offer"] is not None, what="pop")
@@ -62,10 +72,6 @@ async def test_pop_call_wrap_up_and_a_missed_offer(fake: FakeAmi, tmp_path: Path
         assert desk.snapshot("1001")["state"] == "ready"
         assert desk.snapshot("1001")["wrap_up_until"] is None
 
-        fake.originate_reason = 3  # the next offer rings out
-        await fake.inject(waiting_event("1700000000.2", "13900139000"))
-        await eventually(lambda: desk.snapshot("1001")["state"] == "not_ready", what="missed")
-        assert desk.snapshot("1001")["offer"] is None
         assert "9999" not in service.center.presence.agents  # reading a desk creates no agent
         desk.snapshot("9999")
         assert "9999" not in service.center.presence.agents
