@@ -13,7 +13,7 @@ import heapq
 import itertools
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from acd import commands as cmd
@@ -82,6 +82,12 @@ class Outcome:
 
 def run(scenario: Scenario) -> Outcome:
     return _Simulation(scenario).run()
+
+
+def replicate(scenario: Scenario, replicas: int) -> list[Outcome]:
+    """Independent runs of the scenario with seeds ``seed``, ``seed + 1``, ...: the spread of a
+    window of this length, e.g. to judge a short measured run, or a confidence interval."""
+    return [run(replace(scenario, seed=scenario.seed + i)) for i in range(replicas)]
 
 
 class _Simulation:
