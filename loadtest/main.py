@@ -56,10 +56,13 @@ def options_from(args: argparse.Namespace) -> Options:
     )
 
 
-def run(options: Options, out: Path) -> dict[str, object]:
-    """Run (holding the local Asterisk's lock in loopback mode) and write report.json/.txt/.png."""
+def run(options: Options, out: Path, *, take_lock: bool = True) -> dict[str, object]:
+    """Run (holding the local Asterisk's lock in loopback mode) and write report.json/.txt/.png.
+
+    ``take_lock=False`` is for a caller that already holds it (the end-to-end tests' fixture).
+    """
     out.mkdir(parents=True, exist_ok=True)
-    if options.service_url is None:
+    if options.service_url is None and take_lock:
         from app.local_asterisk import state_dir
 
         lock = asterisk_lock(state_dir())

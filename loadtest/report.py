@@ -225,7 +225,7 @@ def plot(report: dict[str, object], path: Path) -> Path | None:
         ax.step([t - start for t, _ in ready], [n for _, n in ready], where="post", label="agents ready")
     p = report["profile"]
     ax.set_title(f"{p['agents']} agents, {p['calls_per_second']:g} calls/s (ACD phase)")  # type: ignore[index]
-    ax.set_xlabel("seconds since the first call")
+    ax.set_xlabel("seconds since the phase started")
     ax.set_ylabel("count")
     ax.grid(alpha=0.3)
     ax.legend()
