@@ -40,7 +40,7 @@ def test_same_seed_same_result_and_lognormal_times_run() -> None:
 def test_high_occupancy_replicas_agree_with_erlang_c() -> None:
     # 35 agents, 30 erlangs (86 % occupancy): waits are strongly correlated in time, so one window's
     # service level moves by about 1.7 points per 100 simulated hours (1.0 per 300 h). A 40 x 300 h
-    # study gave 81.38 % +- 0.31 (95 %) against Erlang C's 81.24 % (README, "Simulator and
+    # study gave 81.40 % +- 0.31 (95 %) against Erlang C's 81.24 % (README, "Simulator and
     # staffing"): no bias. Here 6 x 100 h (a few seconds): the mean's standard error is about 0.7
     # points, so a bias of more than about 2 points fails.
     outcomes = replicate(Scenario(agents=35, calls_per_hour=600, handle_time=180, hours=100, seed=101), 6)
