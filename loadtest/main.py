@@ -53,6 +53,7 @@ def options_from(args: argparse.Namespace) -> Options:
         sip_target=args.sip_target,
         ami=ami,
         agents_file=args.agents_file,
+        trace_sip=args.trace_sip,
     )
 
 

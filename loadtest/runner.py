@@ -8,8 +8,8 @@
    after ``reready_after`` seconds, as a person would. Then drain: until every caller and leg is gone.
 3. Checks: AMI against the database, the API, ``/metrics`` and the service log (loadtest.invariants).
 4. app_queue phase (loopback mode): the agents log out and the service stops; new citizens, at the
-   same rate, are sent to the dialplan's app_queue step (the fallback queue of the same phones), to
-   measure Asterisk's own dispatch latency at the same load.
+   same rate, are redirected to app_queue (``hotline-loadtest`` in queues.conf: the same phones,
+   one at a time, longest idle first), to measure Asterisk's own dispatch latency at the same load.
 5. Phones unregister, accounts are deleted, the lock is released; the report is written.
 """
 
@@ -74,6 +74,7 @@ class Options:
     phone_network: str = "127.0.1."  # phone i gets <network><i>
     ami: dict[str, str] = field(default_factory=dict)  # host, port, username, secret
     agents_file: Path | None = None  # staging: endpoint -> SIP password (JSON)
+    trace_sip: bool = False  # phones write every SIP message to messages.log (slow; for diagnosis)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class PhaseResult:
     ready_series: list[tuple[float, int]] = field(default_factory=list)
     made_ready_again: int = 0
     patience_hangups: int = 0
+    left_up: int = 0  # channels still up when the phase ended (hung up then by the load test)
     cpu: dict[str, float | None] = field(default_factory=dict)
 
 
@@ -208,6 +210,7 @@ class Run:
                 self.workdir / "phones",
                 target=target,
                 max_seconds=self._bound() + self.o.app_queue_seconds + 300,
+                trace=self.o.trace_sip,
             )
             for i, endpoint in enumerate(self.endpoints.values(), start=1)
         ]
@@ -227,9 +230,10 @@ class Run:
             raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:300]}")
         return response
 
-    def _bound(self) -> float:
+    def _bound(self, duration: float | None = None) -> float:
         """Longest a phase can take: arrivals, then the longest wait, rings and talk."""
-        return self.p.duration + self.o.patience_max + 4 * self.ring_timeout + self.p.talk_max + 30
+        arrivals = self.p.duration if duration is None else duration
+        return arrivals + self.o.patience_max + 4 * self.ring_timeout + self.p.talk_max + 30
 
     # -- phases
 
@@ -245,7 +249,9 @@ class Run:
         patience = {c.number: c.patience for c in calls}
         to_app_queue = name == "app_queue"
         obs = Observation(
-            set(patience), set(self.endpoints.values()), "AcdFallback" if to_app_queue else "AcdCallWaiting"
+            set(patience),
+            set(self.endpoints.values()),
+            "AcdLoadtestQueued" if to_app_queue else "AcdCallWaiting",
         )
         result = PhaseResult(name, obs, time.time(), 0.0, len(calls), {})
         loop = asyncio.get_running_loop()
@@ -276,9 +282,9 @@ class Run:
                         self.ami.action(  # type: ignore[union-attr]
                             "Redirect",
                             Channel=channel,
-                            Context="hotline-inbound",
-                            Exten=self.o.number,
-                            Priority="fallback",
+                            Context="acd-loadtest-app-queue",
+                            Exten="s",
+                            Priority="1",
                         )
                     )
                 loop.call_later(patience[number], lambda: spawn(give_up(uid)))
@@ -290,14 +296,14 @@ class Run:
             target=target,
             source_ip=self.o.trunk_address,
             number=self.o.number,
-            max_call_seconds=self._bound(),
+            max_call_seconds=self._bound(duration),
         )
         cpu_before = {"service": cpu_seconds(self.service.pid if self.service else None),
                       "asterisk": cpu_seconds(self.asterisk_pid)}  # fmt: skip
         started = time.monotonic()
         citizens.start()
         last_arrival = max((c.at for c in calls), default=0.0)
-        deadline = started + self._bound()
+        deadline = started + self._bound(duration)
         not_ready_since: dict[str, float] = {}
         while time.monotonic() < deadline:
             await asyncio.sleep(1.0)
@@ -407,6 +413,15 @@ class Run:
             if m.get("Event") == "CoreShowChannel" and m.get("Channel") in ours
         ]
 
+    async def hang_up_leftovers(self, obs: Observation) -> int:
+        """Hang up the phase's channels still up (after the checks), so the next phase starts clean."""
+        assert self.ami is not None
+        left = await self.live_channels(obs)
+        for channel in left:
+            with contextlib.suppress(Exception):
+                await self.ami.action("Hangup", Channel=channel, Cause="16")
+        return len(left)
+
     async def api_waiting(self) -> int:
         assert self.api is not None
         response = await self.api.get(f"/api/v1/queues/{self.o.queue}")
@@ -446,6 +461,7 @@ async def execute(options: Options) -> dict[str, object]:
         transitions = await asyncio.to_thread(run._transitions, acd.started)
         waiting = await run.api_waiting()
         channels = await run.live_channels(acd.obs)
+        acd.left_up = await run.hang_up_leftovers(acd.obs)
         await run.teardown_agents()
         if run.service is not None:
             await asyncio.to_thread(run.service.stop)
@@ -494,6 +510,7 @@ async def execute(options: Options) -> dict[str, object]:
         app_latency: list[float] = []
         if options.app_queue_seconds > 0 and options.service_url is None:
             app_queue = await run.phase("app_queue", target, options.app_queue_seconds)
+            app_queue.left_up = await run.hang_up_leftovers(app_queue.obs)
             app_latency = dispatch_latencies(app_queue.obs, {}, {})
         return build(
             options=options,

@@ -115,7 +115,9 @@ class Phone:
         target: str,
         max_seconds: float,
         expires: int = 120,
+        trace: bool = False,
     ) -> None:
+        self.trace = trace
         self.endpoint, self.password, self.ip = endpoint, password, ip
         self.target, self.max_seconds, self.expires = target, max_seconds, expires
         self.workdir = workdir / endpoint
@@ -136,10 +138,11 @@ class Phone:
         )
         uas = render("phone_uas.xml", self.workdir, TICK_MS=TICK_MS, RTP_PORT=free_udp_port(self.ip))
         timeout = f"{int(self.max_seconds)}s"
+        trace = ["-trace_msg", "-message_file", str(self.workdir / "messages.log")] if self.trace else []
         self._uas = _spawn(
             [
                 SIPP, "-sf", str(uas), "-inf", str(inf), "-t", "u1", "-i", self.ip, "-p", str(self.port),
-                "-timeout", timeout, "-trace_logs", "-log_file", str(self.log_file), "-nostdin",
+                "-timeout", timeout, "-trace_logs", "-log_file", str(self.log_file), "-nostdin", *trace,
             ],
             self.workdir,
         )  # fmt: skip

@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     lt.add_argument("--service-log", type=Path, help="staging: the service's log file to scan")
     lt.add_argument("--sip-target", help="staging: Asterisk's SIP address host:port")
     lt.add_argument("--agents-file", type=Path, help="staging: JSON endpoint -> SIP password")
+    lt.add_argument("--trace-sip", action="store_true", help="phones log every SIP message (diagnosis)")
     lt.set_defaults(handler=_loadtest)
 
 
