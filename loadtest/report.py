@@ -48,10 +48,24 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def simulated(
-    agents: int, rate: float, duration: float, talk: float, ring: float, patience: float, replicas: int
+    agents: int,
+    rate: float,
+    duration: float,
+    talk: float,
+    ring: float,
+    patience: float,
+    replicas: int,
+    *,
+    busy_share: float = 0.0,
+    no_answer_share: float = 0.0,
+    ready_again_after: float = 0.0,
 ) -> dict[str, object]:
-    """``hotline simulate`` for the run's load: replicas of the run's own length, from empty."""
+    """``hotline simulate`` for the run's load: replicas of the run's own length, from empty, with the
+    phones' busy and no-answer shares and the time a missed agent takes to be ready again."""
     scenario = Scenario(
+        busy_share=busy_share,
+        no_answer_share=no_answer_share,
+        ready_again_after=ready_again_after,
         agents=agents,
         calls_per_hour=rate * 3600,
         handle_time=max(talk, 0.1),
@@ -70,6 +84,9 @@ def simulated(
             "ring_mean": ring,
             "patience_mean": patience,
             "replicas": replicas,
+            "busy_share": busy_share,
+            "no_answer_share": no_answer_share,
+            "ready_again_after": ready_again_after,
         },
         "service_level": spread([o.service_level for o in outcomes]),
         "asa": spread([o.asa for o in outcomes]),
@@ -121,7 +138,17 @@ def build(
             "seconds": round(acd.ended - acd.started, 1),
         },
         "simulated": simulated(
-            p.agents, p.calls_per_second, p.duration, talk, ring, p.patience_mean, options.replicas
+            p.agents,
+            p.calls_per_second,
+            p.duration,
+            talk,
+            ring,
+            p.patience_mean,
+            options.replicas,
+            busy_share=p.busy_share,
+            no_answer_share=p.no_answer_share,
+            # the load test polls the agents every second, then waits reready_after
+            ready_again_after=options.reready_after + 0.5,
         ),
     }
     if app_queue is not None:

@@ -31,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim.add_argument("--patience", type=float, help="mean seconds a caller waits before hanging up")
     sim.add_argument("--ring-delay", type=float, default=0.0, help="seconds an agent takes to answer")
     sim.add_argument("--wrap-up", type=float, default=0.0)
+    sim.add_argument("--busy-share", type=float, default=0.0, help="share of offers a phone answers busy")
+    sim.add_argument("--no-answer-share", type=float, default=0.0, help="share of offers nobody answers")
+    sim.add_argument(
+        "--ready-again-after", type=float, default=0.0, help="seconds a missed agent takes to be ready again"
+    )
     sim.add_argument("--threshold", type=float, default=15.0, help="service-level seconds (default 15)")
     sim.add_argument("--strategy", choices=[s.value for s in Strategy], default=Strategy.LONGEST_IDLE.value)
     sim.add_argument("--seed", type=int, default=1)
@@ -58,6 +63,9 @@ def _simulate(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         strategy=Strategy(args.strategy),
         seed=args.seed,
+        busy_share=args.busy_share,
+        no_answer_share=args.no_answer_share,
+        ready_again_after=args.ready_again_after,
     )
     started = time.process_time()
     if args.replicas > 1:
@@ -81,6 +89,8 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"{name:32}{simulated:>12}{theory:>12}")
     if args.handle_times != HandleTimes.EXPONENTIAL or args.ring_delay or args.wrap_up:
         print(f"note: {model} assumes exponential handle times of {scenario.work_time:g} s (talk+wrap+ring)")
+    if args.busy_share or args.no_answer_share:
+        print(f"note: {model} knows no busy or unanswered phones")
     print(f"({outcome.events} events through the core in {spent:.1f} s CPU)")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 from acd.erlang import predict
 from acd.simulation import HandleTimes, Scenario, replicate, run
@@ -49,3 +50,12 @@ def test_high_occupancy_replicas_agree_with_erlang_c() -> None:
     assert abs(statistics.fmean(o.service_level for o in outcomes) - expected.service_level) < 0.02
     assert abs(statistics.fmean(o.asa for o in outcomes) - expected.asa) / expected.asa < 0.15
     assert abs(statistics.fmean(o.occupancy for o in outcomes) - expected.occupancy) < 0.005
+
+
+def test_busy_and_unanswered_phones_cost_service_level() -> None:
+    base = Scenario(agents=10, calls_per_hour=150, handle_time=180, hours=50, patience=120, seed=4)
+    failing = replace(base, busy_share=0.05, no_answer_share=0.05, ready_again_after=5)
+    clean, worse = run(base), run(failing)
+    assert clean.offered == worse.offered  # the same callers: failures draw from a stream of their own
+    assert worse.service_level < clean.service_level - 0.01
+    assert worse.abandoned > clean.abandoned and worse.answered > 0.8 * worse.offered
