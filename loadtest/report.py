@@ -248,7 +248,12 @@ def plot(report: dict[str, object], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
     waiting = series["waiting"]  # type: ignore[index]
     if waiting:
-        ax.step([t - start for t, _ in waiting], [n for _, n in waiting], where="post", label="calls waiting")
+        ax.step(
+            [t - start for t, _ in waiting],
+            [n for _, n in waiting],
+            where="post",
+            label="callers waiting (incl. while a phone rings)",
+        )
     ready = [(t, n) for t, n in series["ready"] if n >= 0]  # type: ignore[index]
     if ready:
         ax.step([t - start for t, _ in ready], [n for _, n in ready], where="post", label="agents ready")
