@@ -148,3 +148,16 @@ def test_metrics_parsing_sums_the_queue_counters() -> None:
     )
     parsed = _parse_metrics(text, "general")
     assert parsed["answered"] == 7.0 and parsed["tickets_opened"] == 7.0 and parsed["offered"] == 0.0
+
+
+def test_loadtest_command_line_builds_the_profile() -> None:
+    from app.cli import build_parser
+    from loadtest.main import options_from
+
+    args = build_parser().parse_args(
+        ["loadtest", "--agents", "7", "--rate", "1.5", "--busy", "0.1", "--ring", "2", "5", "--out", "/tmp/x"]
+    )
+    options = options_from(args)
+    assert options.profile.agents == 7 and options.profile.calls_per_second == 1.5
+    assert (options.profile.ring_min, options.profile.ring_max, options.profile.busy_share) == (2, 5, 0.1)
+    assert options.service_url is None and options.app_queue_seconds == 60

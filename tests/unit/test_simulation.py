@@ -5,8 +5,11 @@ from __future__ import annotations
 import statistics
 from dataclasses import replace
 
+import pytest
+
 from acd.erlang import predict
 from acd.simulation import HandleTimes, Scenario, replicate, run
+from app.cli import main
 
 
 def test_long_fifo_run_matches_erlang_c_within_one_point() -> None:
@@ -59,3 +62,10 @@ def test_busy_and_unanswered_phones_cost_service_level() -> None:
     assert clean.offered == worse.offered  # the same callers: failures draw from a stream of their own
     assert worse.service_level < clean.service_level - 0.01
     assert worse.abandoned > clean.abandoned and worse.answered > 0.8 * worse.offered
+
+
+def test_simulate_command_prints_replica_intervals(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["simulate", "--agents", "3", "--calls-per-hour", "50", "--aht", "120", "--hours", "2"]
+    assert main([*argv, "--replicas", "4", "--busy-share", "0.1", "--ready-again-after", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "4 replicas of 2 h" in out and "+-" in out and "Erlang C" in out
