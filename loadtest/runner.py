@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import fcntl
 import json
-import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,18 +29,19 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from acd.queues_config import QueueConfig
 from app.db.engine import make_engine
-from app.db.models import AgentTransition, Call, Ticket
+from app.db.models import AgentTransition, Call, CallOutcome, Ticket
+from app.services.kpi import CallFacts, KpiDefinitions, KpiTotals, add_call
 from loadtest import invariants as inv
 from loadtest.ami import AmiListener, Message
 from loadtest.observe import CAUSE_BUSY, Observation, dispatch_latencies
 from loadtest.plan import Profile, citizen_calls, phone_calls
+from loadtest.report import build
 from loadtest.service import Accounts, LocalService, cpu_seconds
 from loadtest.sipp import Citizens, Phone, PlannedCall, start_phones
-
-log = logging.getLogger("loadtest")
 
 #: Asterisk hangup cause "call rejected": the queue's reject delay applies, like busy_delay for 17
 CAUSE_REJECTED = 21
@@ -365,23 +365,20 @@ class Run:
             .outerjoin(tickets, tickets.c.call_id == Call.id)
             .where(Call.caller_number.in_(sorted(numbers)))
         )
-        with self.engine.connect() as conn:
-            from sqlalchemy.orm import Session
-
-            with Session(bind=conn) as session:
-                return {
-                    call.id: inv.CallRow(
-                        call.id,
-                        call.caller_number,
-                        call.outcome.value,
-                        call.agent_id,
-                        call.enqueued_at,
-                        call.answered_at,
-                        call.ended_at,
-                        int(n or 0),
-                    )
-                    for call, n in session.execute(stmt)
-                }
+        with self.engine.connect() as conn, Session(bind=conn) as session:
+            return {
+                call.id: inv.CallRow(
+                    call.id,
+                    call.caller_number,
+                    call.outcome.value,
+                    call.agent_id,
+                    call.enqueued_at,
+                    call.answered_at,
+                    call.ended_at,
+                    int(n or 0),
+                )
+                for call, n in session.execute(stmt)
+            }
 
     def _transitions(self, since: float) -> list[inv.Transition]:
         assert self.engine is not None
@@ -389,8 +386,6 @@ class Run:
             AgentTransition.agent_id.in_(self.agent_ids),
             AgentTransition.at >= datetime.fromtimestamp(since - 60, UTC),
         )
-        from sqlalchemy.orm import Session
-
         with Session(self.engine) as session:
             return [
                 inv.Transition(t.agent_id, t.at.timestamp(), t.to_state, t.reason)
@@ -449,8 +444,6 @@ class Run:
 
 async def execute(options: Options) -> dict[str, object]:
     """Run the whole load test; return everything the report needs (see loadtest.report)."""
-    from loadtest.report import build
-
     run = Run(options)
     try:
         target = await run.setup()
@@ -470,9 +463,6 @@ async def execute(options: Options) -> dict[str, object]:
             if run.service is not None
             else (options.service_log.read_text(errors="replace").splitlines() if options.service_log else [])
         )
-        from app.db.models import CallOutcome
-        from app.services.kpi import CallFacts, KpiDefinitions, KpiTotals, add_call
-
         totals = KpiTotals()
         for row in rows.values():
             if row.outcome in inv.FINAL_OUTCOMES:
