@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         last = await asyncio.to_thread(compliance_store.last_states)
         service.restore_presence([(t.agent_id, t.to_state, t.reason, t.endpoint) for t in last])
+        await watch.restored()  # an unapproved busy restored goes on as the incident it was
         await service.start()
         try:
             yield

@@ -217,6 +217,7 @@ class ComplianceEntry(Base):
     recorded_at: Mapped[datetime]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash_version: Mapped[int] = mapped_column(Integer, server_default="1")  # how ``hash`` reads the entry
 
 
 class ComplianceChainHead(Base):

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import tomllib
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from agents.compliance import (
     LEFT_POST,
     ComplianceTracker,
     IncidentClosed,
+    IncidentKind,
     IncidentOpened,
     TakeOutOfService,
 )
@@ -67,7 +69,8 @@ class PresenceWatch:
         self.distribution = distribution
         self.store = store
         self.config = config
-        self.tracker = ComplianceTracker(config)
+        # Random ids: unique across restarts and across instances sharing the database.
+        self.tracker = ComplianceTracker(config, new_id=lambda: uuid.uuid4().hex)
         #: Called on the event loop with every incident opened or closed (metrics hook it here).
         #: Must not raise or block.
         self.incident_listeners: list[Callable[[Incident], None]] = []
@@ -81,9 +84,26 @@ class PresenceWatch:
         return self.distribution.clock
 
     async def start(self) -> None:
-        closed = await asyncio.to_thread(self.store.close_dangling, self.clock())
-        if closed:
-            log.warning("closed %d incidents left open by the previous run", closed)
+        """Before presence is restored: settle the incidents the previous run left open.
+
+        An unapproved busy is carried over (the restore puts the agent back into it, so it goes on);
+        every other open incident ended with the previous run and is closed now.
+        """
+        dangling = await asyncio.to_thread(self.store.dangling)
+        for incident in dangling:
+            if incident.kind is IncidentKind.BUSY_UNAPPROVED:
+                self.tracker.carry_over(incident)
+        ended = [i for i in dangling if i.kind is not IncidentKind.BUSY_UNAPPROVED]
+        await self._close_left_open(ended)
+
+    async def restored(self) -> None:
+        """After presence is restored: close the carried-over incidents the restore did not continue."""
+        await self._close_left_open(self.tracker.not_carried())
+
+    async def _close_left_open(self, incidents: list[IncidentOpened]) -> None:
+        if incidents:
+            await asyncio.to_thread(self.store.close_dangling, incidents, self.clock())
+            log.warning("closed %d incidents left open by the previous run", len(incidents))
 
     async def stop(self) -> None:
         if self._timer is not None:

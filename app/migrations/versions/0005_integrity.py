@@ -1,0 +1,30 @@
+"""Incident log entries record how their hash reads them (version 2 hashes durations exactly).
+
+Entries already written keep version 1: their hashes stay verifiable as they were computed.
+
+Revision ID: 0005_integrity
+Revises: 0004
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005_integrity"
+down_revision: str | Sequence[str] | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("compliance_log") as batch:
+        batch.add_column(sa.Column("hash_version", sa.Integer(), nullable=False, server_default="1"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("compliance_log") as batch:
+        batch.drop_column("hash_version")
