@@ -24,7 +24,9 @@ from app.security import require_jwt_secret
 from app.services.calls import CallRecorder
 from app.services.compliance import ComplianceStore
 from app.services.distribution import DistributionConfig, DistributionService
+from app.services.journal import WriteJournal
 from app.services.presence_watch import ComplianceSettings, PresenceWatch, load_busy_config
+from app.services.writer import StorageWriter
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -79,11 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             _link_factory(settings),
             CallRecorder(app.state.session_factory),
+            writer=StorageWriter(
+                WriteJournal(settings.write_journal), shutdown_grace=settings.storage_shutdown_grace
+            ),
         )
         app.state.distribution = service
         compliance_store = ComplianceStore(app.state.session_factory)
         watch = PresenceWatch(service, compliance_store, busy_config)
         app.state.presence_watch = watch
+        await service.writer.replay()  # what the previous run could not write, before reading its state
         await watch.start()  # before the link: closes incidents of an earlier run, not this one's
         busy_limits = {
             name: reason.limit_seconds

@@ -191,6 +191,8 @@ class AgentTransition(Base):
     cause: Mapped[str] = mapped_column(String(20))  # agent, supervisor, system
     actor: Mapped[str] = mapped_column(String(64))
     endpoint: Mapped[str | None] = mapped_column(String(64))  # the phone the agent sat at, to restore it
+    # the storage write that made the row: a replayed write (app/services/journal.py) adds it once
+    write_id: Mapped[str | None] = mapped_column(String(32), unique=True)
 
 
 class ComplianceEntry(Base):

@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents.compliance import IncidentClosed, IncidentKind, IncidentOpened
@@ -80,6 +81,15 @@ def entry_hash(entry: ComplianceEntry) -> str:
         body["hash_version"] = entry.hash_version
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((entry.prev_hash + canonical).encode()).hexdigest()
+
+
+def lock_chain(session: Session) -> None:
+    """Take the log's append lock now (PostgreSQL: the head row; SQLite: the write lock), before reading."""
+    session.execute(
+        update(ComplianceChainHead)
+        .where(ComplianceChainHead.id == 1)
+        .values(last_seq=ComplianceChainHead.last_seq)
+    )
 
 
 def append_entry(session: Session, entry: ComplianceEntry) -> ComplianceEntry:
@@ -166,20 +176,29 @@ class ComplianceStore:
 
     # -- writes -----------------------------------------------------------------------------------
 
-    def record_transition(self, t: Transition, endpoint: str | None = None) -> None:
-        with self._sessions.begin() as session:
-            session.add(
-                AgentTransition(
-                    agent_id=t.agent_id,
-                    at=utc(t.at),
-                    from_state=t.from_state.value,
-                    to_state=t.to_state.value,
-                    reason=t.reason,
-                    cause=t.cause.value,
-                    actor=t.actor,
-                    endpoint=endpoint,
+    def record_transition(
+        self, t: Transition, endpoint: str | None = None, write_id: str | None = None
+    ) -> None:
+        """Store a transition; with ``write_id`` (unique) a replayed write stores it only once."""
+        try:
+            with self._sessions.begin() as session:
+                session.add(
+                    AgentTransition(
+                        agent_id=t.agent_id,
+                        at=utc(t.at),
+                        from_state=t.from_state.value,
+                        to_state=t.to_state.value,
+                        reason=t.reason,
+                        cause=t.cause.value,
+                        actor=t.actor,
+                        endpoint=endpoint,
+                        write_id=write_id,
+                    )
                 )
-            )
+        except IntegrityError:
+            if write_id is None:
+                raise
+            # the only constraint of the table: this write was made before
 
     def last_states(self) -> list[AgentTransition]:
         """Each agent's latest transition: where presence stood when the previous run ended."""
@@ -196,6 +215,7 @@ class ComplianceStore:
     def record_opened(self, incident: IncidentOpened) -> None:
         """Append the ``opened`` entry; idempotent (a replayed write finds it there)."""
         with self._sessions.begin() as session:
+            lock_chain(session)
             if self._has_entry(session, incident.incident_id, OPENED):
                 return
             append_entry(
@@ -218,6 +238,7 @@ class ComplianceStore:
     def record_closed(self, incident: IncidentClosed, comment: str = "") -> None:
         """Append the ``closed`` entry, duration as computed; idempotent like :meth:`record_opened`."""
         with self._sessions.begin() as session:
+            lock_chain(session)
             if self._has_entry(session, incident.incident_id, CLOSED):
                 return
             append_entry(

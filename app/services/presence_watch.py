@@ -76,6 +76,9 @@ class PresenceWatch:
         self.incident_listeners: list[Callable[[Incident], None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        distribution.writer.register("transition", store.record_transition)
+        distribution.writer.register("incident_opened", store.record_opened)
+        distribution.writer.register("incident_closed", store.record_closed)
         distribution.listeners.append(self._on_output)
         distribution.event_observers.append(self._on_event)
 
@@ -127,7 +130,7 @@ class PresenceWatch:
         if not isinstance(output, Transition):
             return
         endpoint = self.distribution.center.presence.get(output.agent_id).endpoint
-        self.distribution.writer.submit("transition", lambda: self.store.record_transition(output, endpoint))
+        self.distribution.writer.submit("transition", output, endpoint, uuid.uuid4().hex)
         self._take(self.tracker.transition(output, endpoint))
 
     def _on_event(self, msg: Mapping[str, str]) -> None:
@@ -223,7 +226,6 @@ class PresenceWatch:
     # -- rules' output --------------------------------------------------------------------------
 
     def _take(self, outputs: list[RuleOutput]) -> None:
-        store = self.store
         for output in outputs:
             match output:
                 case IncidentOpened():
@@ -234,7 +236,7 @@ class PresenceWatch:
                         output.kind,
                         extra={"reason": output.reason, "started_at": output.started_at},
                     )
-                    self.distribution.writer.submit("incident", lambda o=output: store.record_opened(o))
+                    self.distribution.writer.submit("incident_opened", output)
                     self._notify(output)
                 case IncidentClosed():
                     log.info(
@@ -243,7 +245,7 @@ class PresenceWatch:
                         output.duration,
                         extra={"agent": output.agent_id, "kind": output.kind},
                     )
-                    self.distribution.writer.submit("incident", lambda o=output: store.record_closed(o))
+                    self.distribution.writer.submit("incident_closed", output)
                     self._notify(output)
                 case TakeOutOfService(agent_id=agent_id):
                     # Not now: this may run inside the distribution's own output loop.

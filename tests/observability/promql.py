@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from acd.center import ContactCenter
 from app.observability.metrics import HotlineMetrics
 from app.services.kpi import KpiDefinitions
+from app.services.writer import StorageWriter
 from app.settings import Settings
 
 KEYWORDS = {
@@ -44,6 +45,7 @@ class _Link:
 class _Service:
     center: ContactCenter
     link: _Link
+    writer: StorageWriter = field(default_factory=StorageWriter)
 
     def clock(self) -> float:
         return 0.0
