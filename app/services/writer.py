@@ -50,13 +50,13 @@ class StorageWriter:
         self._current: JournalEntry | None = None  # taken from the queue, not yet written
         self._current_since = 0.0  # monotonic time its first attempt began
         self._replaying: set[str] = set()  # ids of journaled writes not yet made again
+        self._unknown: list[JournalEntry] = []  # journaled writes of no registered kind: kept there
         self._max_delay = max_delay
         self._shutdown_grace = shutdown_grace
         self.journal = journal
         self.failing = False  # the write at the head failed its last attempt
         self.last_error = ""
         self.failures = {"outage": 0, "rejected": 0}  # failed attempts: retried / given up
-        self.written = 0
         self._settled = 0  # writes made or given up: progress, for the shutdown drain
 
     def register(self, op: str, write: Callable[..., Any]) -> None:
@@ -88,6 +88,7 @@ class StorageWriter:
             for entry in self.journal.pending():
                 if entry.op not in self._ops:
                     log.error("journaled write of unknown kind %s kept", entry.op, extra={"write": entry.op})
+                    self._unknown.append(entry)
                     continue
                 self._replaying.add(entry.id)
                 self._queue.put_nowait(entry)
@@ -130,9 +131,8 @@ class StorageWriter:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
-        left = ([self._current] if self._current is not None else []) + [
-            self._queue.get_nowait() for _ in range(self._queue.qsize())
-        ]
+        left = self._unknown + ([self._current] if self._current is not None else [])
+        left += [self._queue.get_nowait() for _ in range(self._queue.qsize())]
         self._current = None
         if self.journal is not None:
             kept = await asyncio.to_thread(self.journal.replace, left)
@@ -152,7 +152,7 @@ class StorageWriter:
                     await asyncio.to_thread(self._make, entry)
                     if self.failing:
                         log.info("storage is back", extra={"write": entry.op})
-                    self.failing, self.written = False, self.written + 1
+                    self.failing = False
                     break
                 except Exception as exc:
                     self.last_error = _describe(exc)
@@ -183,6 +183,6 @@ class StorageWriter:
         """Journal bookkeeping after a replayed write: mark it done; remove the journal after the last."""
         assert self.journal is not None
         if last:
-            self.journal.replace([])
+            self.journal.replace(self._unknown)
         else:
             self.journal.mark_done(entry_id)

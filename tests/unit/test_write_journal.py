@@ -123,3 +123,18 @@ def test_a_clean_stop_waits_while_writes_go_through(tmp_path: Path) -> None:
     asyncio.run(scenario())
     assert len(db.rows) == 40
     assert not (tmp_path / "w.journal").exists()
+
+
+def test_journaled_writes_of_an_unknown_kind_stay_in_the_journal(tmp_path: Path) -> None:
+    """A write of a kind this version does not know (say, after a downgrade) is not thrown away."""
+    db, journal = Database(), WriteJournal(tmp_path / "w.journal")
+    journal.replace([JournalEntry("a", "call_waiting", ("c1", None)), JournalEntry("b", "fax_sent", ("x",))])
+
+    async def scenario() -> None:
+        writer = _writer(db, journal)
+        await writer.replay(timeout=5)
+        await writer.stop()
+
+    asyncio.run(scenario())
+    assert db.rows == [("c1", None, None)]
+    assert journal.pending() == [JournalEntry("b", "fax_sent", ("x",))]
