@@ -5,8 +5,8 @@
 - Agent transitions carry the id of the storage write that made them (unique), so a write replayed
   from the write journal adds its row once.
 
-Revision ID: 0005_integrity
-Revises: 0004
+Revision ID: 0005
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_integrity"
-down_revision: str | Sequence[str] | None = "0004"
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0007"  # main had 0007 on 0004 at merge time
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
