@@ -37,7 +37,9 @@ def options_from(args: argparse.Namespace) -> Options:
         ami = {
             "host": os.environ.get("HOTLINE_AMI_HOST", "127.0.0.1"),
             "port": os.environ.get("HOTLINE_AMI_PORT", "5038"),
-            "username": os.environ.get("HOTLINE_AMI_USERNAME", "hotline"),
+            # an AMI user without the service's event filter: the checks need Bridge* and Dial* events
+            "username": os.environ.get("HOTLINE_LOADTEST_AMI_USERNAME")
+            or os.environ.get("HOTLINE_AMI_USERNAME", "hotline"),
             "secret": secret,
         }
     out: Path = args.out

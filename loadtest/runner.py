@@ -160,10 +160,10 @@ class Run:
             "HOTLINE_AMI_USERNAME": asterisk.ami_username,
             "HOTLINE_AMI_SECRET_FILE": str(asterisk.ami_secret_file),
         }
-        self.o.ami = {
+        self.o.ami = {  # the listener needs every event: the service's own user has an event filter
             "host": asterisk.ami_host,
             "port": str(asterisk.ami_port),
-            "username": asterisk.ami_username,
+            "username": asterisk.observer_username,
             "secret": asterisk.ami_secret,
         }
         url = self.o.database_url or f"sqlite:///{self.workdir / 'hotline.sqlite3'}"

@@ -6,7 +6,7 @@ full-text index of its own per backend over ``search_text``: an FTS5 table kept 
 SQLite, a GIN index over ``to_tsvector('simple', …)`` on PostgreSQL.
 
 Revision ID: 0008
-Revises: 0007 (written on 0004; chained after agent profiles when main had them)
+Revises: 0005 (written on 0004; chained after 0007 and 0005 when main had them)
 Create Date: 2026-12-01
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
