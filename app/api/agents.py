@@ -121,6 +121,8 @@ def log_in(
     agent_id: str, body: LoginIn, user: CurrentUserDep, session: SessionDep, service: DistributionDep
 ) -> AgentOut:
     """Log in at a phone. The agent takes no calls until it says ready."""
+    authorize_agent(agent_id, user)  # before saying who holds the phone
+    _agent_row(session, agent_id)
     endpoint = body.endpoint.split("/", 1)[-1]
     holder = from_thread.run_sync(service.agent_at, endpoint)
     if holder is not None and holder != agent_id:

@@ -17,7 +17,7 @@ from agents.compliance import IncidentKind
 from agents.presence import AgentState
 from app.api.deps import PaginationDep, TimeRangeDep
 from app.db.models import Role
-from app.security import AuthUser, CurrentUserDep, authorize_agent, require_roles
+from app.security import AuthUser, CurrentUserDep, authorize_agent, refuse_own, require_roles
 from app.services.compliance import (
     ComplianceStore,
     IncidentFilter,
@@ -173,8 +173,7 @@ def acknowledge(
     view = store.incident(incident_id, now)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown incident {incident_id!r}")
-    if user.agent_id is not None and view.agent_id == user.agent_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Nobody acknowledges their own incident")
+    refuse_own(user, view.agent_id, detail="Nobody acknowledges their own incident")
     acknowledged = store.acknowledge(incident_id, user.username, body.comment, now)
     assert acknowledged is not None
     return _incident_out(acknowledged)

@@ -19,7 +19,7 @@ from agents.presence import AgentState, Cause, PresenceError
 from app.api.agents import DistributionDep
 from app.api.deps import SessionDep
 from app.db.models import Agent, BusyRequest, BusyRequestStatus, Role
-from app.security import AuthUser, CurrentUserDep, authorize_agent, require_roles
+from app.security import AuthUser, CurrentUserDep, authorize_agent, refuse_own, require_roles
 from app.services.presence_watch import PresenceWatch
 
 router = APIRouter(tags=["supervisor"])
@@ -129,7 +129,10 @@ def live_agents(
 def force(
     agent_id: str, body: ForceIn, user: SupervisorDep, session: SessionDep, service: DistributionDep
 ) -> None:
-    """Force an agent ready, busy, not ready or logged out (recorded with cause "supervisor")."""
+    """Force an agent ready, busy, not ready or logged out (recorded with cause "supervisor").
+
+    Never one's own state: a supervisor who also takes calls is forced by another supervisor."""
+    refuse_own(user, agent_id, detail="Nobody forces their own state")
     if session.get(Agent, agent_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown agent {agent_id!r}")
     reason = body.reason or FORCED
@@ -205,8 +208,12 @@ def _decide(
     row = session.get(BusyRequest, request_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown busy request {request_id}")
-    if user.agent_id is not None and user.agent_id == row.agent_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Nobody decides their own busy request")
+    refuse_own(
+        user,
+        row.agent_id,
+        row.requested_by,
+        detail="Nobody decides their own busy request, nor one they filed",
+    )
     decided = session.execute(
         update(BusyRequest)
         .where(BusyRequest.id == request_id, BusyRequest.status == BusyRequestStatus.pending)
