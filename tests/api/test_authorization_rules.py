@@ -2,6 +2,7 @@
 
 Runs on SQLite and PostgreSQL with the compliance API's fixtures (a real core, no AMI link).
 """
+# ruff: noqa: F811  (the fixtures imported below are used as parameters)
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from app.db.models import Role, User
 from app.services.users import create_user, delete_user, revoke_tokens, set_active, set_role
 
 from .conftest import PASSWORD
-from .test_compliance_api import app, api, as_, clock  # noqa: F401  (fixtures)
+from .test_compliance_api import api, app, as_, clock  # noqa: F401  (fixtures)
 
 
 def _log_in(api: TestClient, headers: dict[str, str], agent_id: str, endpoint: str) -> None:
