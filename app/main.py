@@ -14,9 +14,11 @@ from acd.ami import AmiLink
 from acd.queues_config import QueueConfig, RoutingConfig
 from acd.queues_config import load as load_queues
 from agents.compliance import IncidentOpened
+from app import middleware
 from app.api import agents, auth, calls, compliance, health, queues, reports, supervisor, tickets, wallboard
 from app.api import metrics as metrics_api
 from app.api.deps import get_settings_dep
+from app.api.docs import mount_docs
 from app.db.engine import make_engine, session_factory
 from app.db.migrate import upgrade
 from app.observability.wiring import Observability
@@ -114,7 +116,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Automatic call distribution, agent presence and work orders for a citizen hotline.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    middleware.install(app, settings)
+    mount_docs(app)
     app.dependency_overrides[get_settings_dep] = lambda: settings
     for module in (
         health,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from agents.presence import AgentPresence, Cause, PresenceError
 from app.api.deps import SessionDep
+from app.api.errors import unprocessable
 from app.db.models import Agent, Role
 from app.security import AuthUser, CurrentUserDep, authorize_agent
 from app.services.distribution import DistributionService
@@ -152,7 +153,7 @@ def make_busy(
     unapproved until a supervisor approves it (better request it: ``POST /api/v1/busy-requests``)."""
     refused = request.app.state.presence_watch.config.check(body.reason)
     if refused is not None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=refused)
+        raise unprocessable(("body", "reason"), refused)
     return _act(agent_id, user, session, service, "make_busy", reason=body.reason)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
@@ -16,6 +15,7 @@ from pydantic import BaseModel, Field
 from agents.compliance import IncidentKind
 from agents.presence import AgentState
 from app.api.deps import PaginationDep, TimeRangeDep
+from app.api.limits import Day, TimeZoneQuery, time_zone
 from app.db.models import Role
 from app.security import AuthUser, CurrentUserDep, authorize_agent, refuse_own, require_roles
 from app.services.compliance import (
@@ -204,17 +204,12 @@ def daily(
     user: CurrentUserDep,
     store: StoreDep,
     now: NowDep,
-    day: Annotated[date, Query(alias="date", description="YYYY-MM-DD, local to tz")],
-    tz: Annotated[str, Query(description="IANA time zone of the center")] = "Asia/Shanghai",
+    day: Annotated[Day, Query(alias="date", description="YYYY-MM-DD, local to tz")],
+    tz: TimeZoneQuery = "Asia/Shanghai",
     agent: str | None = None,
 ) -> list[DailyOut]:
     """Per agent: time logged in, ready, on call, wrap-up, busy by reason, not ready, incidents."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"Unknown time zone {tz!r}"
-        ) from None
+    zone = time_zone(tz)
     scope = _own_scope(user, agent)
     rows = store.daily(day, zone, now, [scope] if scope else None)
     return [

@@ -10,6 +10,7 @@ from acd.queues_config import ConfigError, Destination
 from acd.queues_config import load as load_queues
 from app.api.agents import DistributionDep
 from app.api.deps import SettingsDep
+from app.api.errors import unprocessable
 from app.db.models import Role
 from app.security import AuthUser, CurrentUserDep, require_roles
 from app.services.distribution import DistributionService
@@ -136,8 +137,6 @@ def reload_queues(service: DistributionDep, settings: SettingsDep) -> ReloadOut:
     try:
         routing = load_queues(settings.queues_file)
     except (ConfigError, OSError) as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"Queues file rejected: {exc}"
-        ) from None
+        raise unprocessable(("file", "queues"), f"Queues file rejected: {exc}") from None
     from_thread.run_sync(service.reload_queues, routing.queues)
     return ReloadOut(queues=[q.name for q in routing.queues])

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from app.api.deps import SessionDep, SettingsDep, TimeRangeDep
+from app.api.errors import unprocessable
 from app.db.models import Role
 from app.security import require_roles
 from app.services.kpi import (
@@ -89,11 +90,11 @@ def kpi(
     since = period.since or today
     until = period.until or (tomorrow if since < tomorrow else None)
     if until is None or since >= until:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="'from' must be before 'to'")
+        raise unprocessable(("query", "to"), "'from' must be before 'to'")
     if until - since > MAX_SPAN[interval]:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"at most {MAX_SPAN[interval].days} days per report with interval={interval.value}",
+        raise unprocessable(
+            ("query", "to"),
+            f"at most {MAX_SPAN[interval].days} days per report with interval={interval.value}",
         )
     definitions = KpiDefinitions.from_settings(settings)
     report = kpi_report(

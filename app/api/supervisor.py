@@ -18,6 +18,8 @@ from sqlalchemy import select, update
 from agents.presence import AgentState, Cause, PresenceError
 from app.api.agents import DistributionDep
 from app.api.deps import SessionDep
+from app.api.errors import unprocessable
+from app.api.limits import RowIdPath
 from app.db.models import Agent, BusyRequest, BusyRequestStatus, Role
 from app.security import AuthUser, CurrentUserDep, authorize_agent, refuse_own, require_roles
 from app.services.presence_watch import PresenceWatch
@@ -163,7 +165,7 @@ def request_busy(
     authorize_agent(body.agent_id, user)
     reason = watch.config.reasons.get(body.reason)
     if reason is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=watch.config.check(body.reason))
+        raise unprocessable(("body", "reason"), watch.config.check(body.reason) or "unknown reason")
     if not reason.needs_approval:
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail=f"{body.reason!r} needs no approval: just go busy with it"
@@ -234,7 +236,7 @@ def _decide(
 
 @router.post("/api/v1/busy-requests/{request_id}/approve", response_model=BusyRequestOut)
 def approve(
-    request_id: int, body: DecisionIn, user: SupervisorDep, session: SessionDep, watch: WatchDep
+    request_id: RowIdPath, body: DecisionIn, user: SupervisorDep, session: SessionDep, watch: WatchDep
 ) -> BusyRequestOut:
     row = _decide(request_id, True, body, user, session)
     from_thread.run_sync(lambda: watch.approve(row.agent_id, row.reason, user.username))
@@ -242,5 +244,5 @@ def approve(
 
 
 @router.post("/api/v1/busy-requests/{request_id}/deny", response_model=BusyRequestOut)
-def deny(request_id: int, body: DecisionIn, user: SupervisorDep, session: SessionDep) -> BusyRequestOut:
+def deny(request_id: RowIdPath, body: DecisionIn, user: SupervisorDep, session: SessionDep) -> BusyRequestOut:
     return _request_out(_decide(request_id, False, body, user, session))

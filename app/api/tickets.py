@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict
 
 from app.api.deps import PaginationDep, SessionDep, TimeRangeDep
+from app.api.limits import RowIdPath
 from app.db.models import Role, TicketStatus
 from app.security import CurrentUserDep, authorize_agent
 from app.services.calls import TicketFilter, get_ticket, list_tickets
@@ -66,9 +67,7 @@ def search_tickets(
 
 
 @router.get("/{ticket_id}", response_model=TicketOut)
-def read_ticket(
-    ticket_id: Annotated[int, Path(ge=1)], user: CurrentUserDep, session: SessionDep
-) -> TicketOut:
+def read_ticket(ticket_id: RowIdPath, user: CurrentUserDep, session: SessionDep) -> TicketOut:
     ticket = get_ticket(session, ticket_id)
     if ticket is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Ticket {ticket_id} not found")

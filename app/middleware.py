@@ -1,0 +1,185 @@
+"""ASGI middleware every route goes through: the request body limit and the security headers.
+
+The body limit runs before anything parses a body: a ``Content-Length`` over the limit is refused
+at once, a chunked body as soon as what arrived passes it (413 either way), so a huge upload costs
+neither memory nor event-loop time (the same loop runs call distribution). JSON bodies are also
+checked for lone surrogates (``"\\ud800"``), which no database or response can encode: 422.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.errors import validation_error
+from app.settings import Settings
+
+#: Pages (the wallboard, and the other static pages) run only their own files: no inline script, no
+#: other origin, never inside a frame.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+#: Everything else (JSON, CSV, metrics) is data, never a document that runs anything.
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a body passes the limit; FastAPI re-raises HTTP exceptions as they are."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"Request body larger than {limit} bytes")
+
+
+def _is_json(headers: Headers) -> bool:
+    kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+class BodyGuard:
+    """Refuse request bodies over ``limit`` bytes (413) and JSON strings with lone surrogates (422)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send, BodyTooLarge(self.limit))
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            if _is_json(headers) and scope.get("method") in ("POST", "PUT", "PATCH"):
+                replay = await self._checked_json(counted)
+                if replay is None:
+                    await self._lone_surrogate(scope, receive, send)
+                    return
+                await self.app(scope, replay, tracked)
+            else:
+                await self.app(scope, counted, tracked)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            await self._refuse(scope, receive, send, exc)
+
+    @staticmethod
+    async def _checked_json(receive: Receive) -> Receive | None:
+        """Read the whole (bounded) JSON body; ``None`` if it holds a lone surrogate, else its replay."""
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            if _has_lone_surrogate(json.loads(body)):
+                return None
+        except ValueError:
+            pass  # not JSON: the route says so in its own words
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, exc: BodyTooLarge) -> None:
+        response = JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers={"Connection": "close"}
+        )
+        await response(scope, receive, send)
+
+    @staticmethod
+    async def _lone_surrogate(scope: Scope, receive: Receive, send: Send) -> None:
+        error = {
+            "type": "string_unicode",
+            "loc": ["body"],
+            "msg": "JSON strings must be valid Unicode: a lone surrogate (\\ud800-\\udfff) is not",
+        }
+        await JSONResponse({"detail": [error]}, status_code=422)(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Add the security headers to every response; pages get a strict CSP, data a stricter one.
+
+    A response that sets its own CSP keeps it (the API docs page: see ``app/api/docs.py``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                is_page = headers.get("content-type", "").startswith("text/html")
+                headers.setdefault("Content-Security-Policy", PAGE_CSP if is_page else DATA_CSP)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Put the guards around ``app`` (the body limit outermost) and the 422 handler in."""
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyGuard, limit=settings.max_body_bytes)
