@@ -20,7 +20,7 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import SessionDep, SettingsDep
 from app.db.models import Role, User
@@ -134,6 +134,16 @@ def current_user(
     if user is None:
         raise _unauthorized("Unknown or inactive user")
     return AuthUser(id=user.id, username=user.username, role=user.role, agent_id=user.agent_id)
+
+
+def token_still_valid(sessions: sessionmaker[Session], token: str, settings: Settings) -> bool:
+    """Whether ``token`` would still be accepted now: for long-lived responses (push streams) to re-check."""
+    try:
+        claims = decode_access_token(token, settings)
+    except jwt.InvalidTokenError:
+        return False
+    with sessions() as session:
+        return token_holder(session, claims) is not None
 
 
 def token_holder(session: Session, claims: dict[str, Any]) -> User | None:
