@@ -171,8 +171,11 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                is_page = headers.get("content-type", "").startswith("text/html")
-                headers.setdefault("Content-Security-Policy", PAGE_CSP if is_page else DATA_CSP)
+                # No content type: a 304 whose headers the browser merges into its cached copy of a page.
+                kind = headers.get("content-type", "text/html")
+                headers.setdefault(
+                    "Content-Security-Policy", PAGE_CSP if kind.startswith("text/html") else DATA_CSP
+                )
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -41,6 +41,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
     ):  # fmt: skip
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations land there
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(20)
     try:
@@ -117,3 +118,13 @@ def test_agents_over_the_limit_are_highlighted_and_kpis_follow_the_calls(
     if screenshot:
         Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(screenshot)
+
+
+def test_the_page_runs_under_its_content_security_policy(browser: WebDriver, center: Center) -> None:
+    """No inline script, nothing blocked: also after a reload answered 304 from the browser's cache."""
+    browser.get_log("browser")  # forget earlier tests' messages
+    _sign_in(browser, center)  # loads, clears the session, reloads (revalidated: 304), signs in
+    browser.refresh()
+    WebDriverWait(browser, 10).until(ec.text_to_be_present_in_element((By.ID, "link"), "live"))
+    blocked = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert blocked == []
