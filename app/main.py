@@ -19,6 +19,7 @@ from app.api import agents, auth, calls, compliance, health, queues, reports, su
 from app.api import metrics as metrics_api
 from app.api.deps import get_settings_dep
 from app.api.docs import mount_docs
+from app.api.errors import declare_common_errors
 from app.db.engine import make_engine, session_factory
 from app.db.migrate import upgrade
 from app.observability.wiring import Observability
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     middleware.install(app, settings)
+    declare_common_errors(app)
     mount_docs(app)
     app.dependency_overrides[get_settings_dep] = lambda: settings
     for module in (

@@ -15,9 +15,10 @@ from fastapi import FastAPI, HTTPException, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import validation_error
+from app.api.errors import method_not_allowed, validation_error
 from app.settings import Settings
 
 #: Pages (the wallboard, and the other static pages) run only their own files: no inline script, no
@@ -123,6 +124,8 @@ class BodyGuard:
         try:
             if _has_lone_surrogate(json.loads(body)):
                 return None
+        except UnicodeDecodeError:
+            return None
         except ValueError:
             pass  # not JSON: the route says so in its own words
         delivered = False
@@ -148,7 +151,7 @@ class BodyGuard:
         error = {
             "type": "string_unicode",
             "loc": ["body"],
-            "msg": "JSON strings must be valid Unicode: a lone surrogate (\\ud800-\\udfff) is not",
+            "msg": "JSON must be valid UTF-8 Unicode: no lone surrogate (\\ud800-\\udfff), no invalid bytes",
         }
         await JSONResponse({"detail": [error]}, status_code=422)(scope, receive, send)
 
@@ -184,5 +187,6 @@ class SecurityHeaders:
 def install(app: FastAPI, settings: Settings) -> None:
     """Put the guards around ``app`` (the body limit outermost) and the 422 handler in."""
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, method_not_allowed)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyGuard, limit=settings.max_body_bytes)

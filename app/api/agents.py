@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from agents.presence import AgentPresence, Cause, PresenceError
 from app.api.deps import SessionDep
-from app.api.errors import unprocessable
+from app.api.errors import errors, unprocessable
 from app.db.models import Agent, Role
 from app.security import AuthUser, CurrentUserDep, authorize_agent
 from app.services.distribution import DistributionService
@@ -92,7 +92,7 @@ def list_agents(user: CurrentUserDep, session: SessionDep, service: Distribution
     )
 
 
-@router.get("/{agent_id}", response_model=AgentOut)
+@router.get("/{agent_id}", response_model=AgentOut, responses=errors(404))
 def get_agent(agent_id: str, user: CurrentUserDep, session: SessionDep, service: DistributionDep) -> AgentOut:
     authorize_agent(agent_id, user)
     agent = _agent_row(session, agent_id)
@@ -117,7 +117,7 @@ def _act(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
 
 
-@router.post("/{agent_id}/login", response_model=AgentOut)
+@router.post("/{agent_id}/login", response_model=AgentOut, responses=errors(404, 409))
 def log_in(
     agent_id: str, body: LoginIn, user: CurrentUserDep, session: SessionDep, service: DistributionDep
 ) -> AgentOut:
@@ -133,14 +133,14 @@ def log_in(
     return _act(agent_id, user, session, service, "log_in", endpoint=endpoint)
 
 
-@router.post("/{agent_id}/ready", response_model=AgentOut)
+@router.post("/{agent_id}/ready", response_model=AgentOut, responses=errors(404, 409))
 def make_ready(
     agent_id: str, user: CurrentUserDep, session: SessionDep, service: DistributionDep
 ) -> AgentOut:
     return _act(agent_id, user, session, service, "make_ready")
 
 
-@router.post("/{agent_id}/busy", response_model=AgentOut)
+@router.post("/{agent_id}/busy", response_model=AgentOut, responses=errors(404, 409))
 def make_busy(
     agent_id: str,
     body: BusyIn,
@@ -157,6 +157,6 @@ def make_busy(
     return _act(agent_id, user, session, service, "make_busy", reason=body.reason)
 
 
-@router.post("/{agent_id}/logout", response_model=AgentOut)
+@router.post("/{agent_id}/logout", response_model=AgentOut, responses=errors(404, 409))
 def log_out(agent_id: str, user: CurrentUserDep, session: SessionDep, service: DistributionDep) -> AgentOut:
     return _act(agent_id, user, session, service, "log_out")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from agents.compliance import IncidentKind
 from agents.presence import AgentState
 from app.api.deps import PaginationDep, TimeRangeDep
+from app.api.errors import errors, text
 from app.api.limits import Day, TimeZoneQuery, time_zone
 from app.db.models import Role
 from app.security import AuthUser, CurrentUserDep, authorize_agent, refuse_own, require_roles
@@ -120,7 +121,9 @@ def _own_scope(user: AuthUser, agent: str | None) -> str | None:
     return user.agent_id
 
 
-@router.get("/incidents", response_model=list[IncidentOut])
+@router.get(
+    "/incidents", response_model=list[IncidentOut], responses=text("text/csv", "JSON, or CSV with format=csv")
+)
 def list_incidents(
     user: CurrentUserDep,
     store: StoreDep,
@@ -152,7 +155,7 @@ def list_incidents(
     return [_incident_out(v) for v in store.incidents(flt, now, page.limit, page.offset)]
 
 
-@router.get("/incidents/{incident_id}", response_model=IncidentOut)
+@router.get("/incidents/{incident_id}", response_model=IncidentOut, responses=errors(404))
 def get_incident(incident_id: str, user: CurrentUserDep, store: StoreDep, now: NowDep) -> IncidentOut:
     view = store.incident(incident_id, now)
     if view is None:
@@ -165,6 +168,7 @@ def get_incident(incident_id: str, user: CurrentUserDep, store: StoreDep, now: N
     "/incidents/{incident_id}/acknowledgements",
     response_model=IncidentOut,
     status_code=status.HTTP_201_CREATED,
+    responses=errors(404),
 )
 def acknowledge(
     incident_id: str, body: AcknowledgeIn, user: SupervisorDep, store: StoreDep, now: NowDep

@@ -11,11 +11,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 #: An input longer than this (as JSON) is left out of a 422's errors.
 MAX_ECHO_CHARS = 200
@@ -25,6 +30,11 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+#: FastAPI's own schema of a 422 body (every app with a parameter has it).
+_VALIDATION = {
+    "description": "Validation Error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+}
 _DESCRIPTIONS = {
     400: "Bad request",
     401: "Not authenticated: no, an invalid, an expired or a revoked token",
@@ -39,12 +49,18 @@ _DESCRIPTIONS = {
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for these error statuses, each with the body it is sent with."""
-    return {code: {"model": ErrorOut, "description": _DESCRIPTIONS[code]} for code in codes}
+    """OpenAPI ``responses`` for these error statuses, each with the body it is sent with.
+
+    422 is the validation-error shape (FastAPI declares it itself on routes with parameters)."""
+    return {
+        code: _VALIDATION if code == 422 else {"model": ErrorOut, "description": _DESCRIPTIONS[code]}
+        for code in codes
+    }
 
 
-#: What any authenticated route may answer besides its own errors.
-AUTHENTICATED = errors(401, 403)
+def text(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a 200 that is text (CSV, Prometheus, a stream), not JSON."""
+    return {200: {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}}
 
 
 def unprocessable(loc: Sequence[str | int], msg: str, kind: str = "value_error") -> RequestValidationError:
@@ -71,3 +87,46 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
             error.pop("ctx")
         details.append(error)
     return JSONResponse({"detail": jsonable_encoder(details)}, status_code=422)
+
+
+def declare_common_errors(app: FastAPI) -> None:
+    """Make ``app``'s OpenAPI schema declare the errors every route of a kind may answer.
+
+    Routes declare their own errors (404, 409, ...) with :func:`errors`; here, once for all: 401 and
+    403 where a token is needed, 413 where a body is read (the body limit, ``app/middleware.py``).
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ErrorOut", ErrorOut.model_json_schema())
+        body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                codes = [401, 403] if operation.get("security") else []
+                codes += [413] if "requestBody" in operation else []
+                for code in codes:
+                    operation["responses"].setdefault(
+                        str(code), {"description": _DESCRIPTIONS[code], "content": body}
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 with an ``Allow`` header naming every method of the path (Starlette names only one route's)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code != 405:
+        return await http_exception_handler(request, exc)
+    allowed: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.path and route.methods and compile_path(route.path)[0].match(request.url.path):
+            allowed |= route.methods
+    headers = {"Allow": ", ".join(sorted(allowed))} if allowed else None
+    return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)

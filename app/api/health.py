@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 router = APIRouter(tags=["health"])
@@ -15,7 +16,19 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class CheckOut(BaseModel):
+    up: bool
+    status: str
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    checks: dict[str, CheckOut]
+
+
+@router.get(
+    "/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut, "description": "Not ready"}}
+)
 def readyz(request: Request) -> JSONResponse:
     """Ready when the AMI link is logged in and the database answers; says why not otherwise."""
     service = request.app.state.distribution

@@ -5,12 +5,13 @@ from __future__ import annotations
 from anyio import from_thread
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
+from starlette.convertors import Convertor, register_url_convertor
 
 from acd.queues_config import ConfigError, Destination
 from acd.queues_config import load as load_queues
 from app.api.agents import DistributionDep
 from app.api.deps import SettingsDep
-from app.api.errors import unprocessable
+from app.api.errors import errors, unprocessable
 from app.db.models import Role
 from app.security import AuthUser, CurrentUserDep, require_roles
 from app.services.distribution import DistributionService
@@ -115,7 +116,23 @@ def list_queues(user: CurrentUserDep, service: DistributionDep) -> list[QueueOut
     return from_thread.run_sync(_snapshot, service, user, None)
 
 
-@router.get("/{name}", response_model=QueueOut)
+class QueueName(Convertor[str]):
+    """A queue's name in a path: any segment but the queues' own actions (``reload``), so that
+    ``GET /queues/reload`` is a 405 (it is POST), not "unknown queue 'reload'"."""
+
+    regex = r"(?!reload/?$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("queue_name", QueueName())
+
+
+@router.get("/{name:queue_name}", response_model=QueueOut, responses=errors(404))
 def get_queue(name: str, user: CurrentUserDep, service: DistributionDep) -> QueueOut:
     found = from_thread.run_sync(_snapshot, service, user, name)
     if not found:
@@ -127,7 +144,12 @@ class ReloadOut(BaseModel):
     queues: list[str]
 
 
-@router.post("/reload", response_model=ReloadOut, dependencies=[Depends(require_roles(Role.admin))])
+@router.post(
+    "/reload",
+    response_model=ReloadOut,
+    dependencies=[Depends(require_roles(Role.admin))],
+    responses=errors(409, 422),
+)
 def reload_queues(service: DistributionDep, settings: SettingsDep) -> ReloadOut:
     """Re-read the queues file and apply it without dropping a waiting call (admins only)."""
     if not settings.queues_file:

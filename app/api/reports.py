@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from app.api.deps import SessionDep, SettingsDep, TimeRangeDep
-from app.api.errors import unprocessable
+from app.api.errors import text, unprocessable
 from app.db.models import Role
 from app.security import require_roles
 from app.services.kpi import (
@@ -71,7 +71,7 @@ class KpiReportOut(BaseModel):
 @router.get(
     "/kpi",
     response_model=KpiReportOut,
-    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
+    responses=text("text/csv", "JSON, or CSV with format=csv"),
 )
 def kpi(
     session: SessionDep,

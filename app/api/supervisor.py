@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from agents.presence import AgentState, Cause, PresenceError
 from app.api.agents import DistributionDep
 from app.api.deps import SessionDep
-from app.api.errors import unprocessable
+from app.api.errors import errors, unprocessable
 from app.api.limits import RowIdPath
 from app.db.models import Agent, BusyRequest, BusyRequestStatus, Role
 from app.security import AuthUser, CurrentUserDep, authorize_agent, refuse_own, require_roles
@@ -127,7 +127,11 @@ def live_agents(
     return rows
 
 
-@router.post("/api/v1/supervisor/agents/{agent_id}/force", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/api/v1/supervisor/agents/{agent_id}/force",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404, 409),
+)
 def force(
     agent_id: str, body: ForceIn, user: SupervisorDep, session: SessionDep, service: DistributionDep
 ) -> None:
@@ -157,7 +161,12 @@ def force(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
 
 
-@router.post("/api/v1/busy-requests", response_model=BusyRequestOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api/v1/busy-requests",
+    response_model=BusyRequestOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(404, 409),
+)
 def request_busy(
     body: BusyRequestIn, user: CurrentUserDep, session: SessionDep, watch: WatchDep
 ) -> BusyRequestOut:
@@ -234,7 +243,9 @@ def _decide(
     return row
 
 
-@router.post("/api/v1/busy-requests/{request_id}/approve", response_model=BusyRequestOut)
+@router.post(
+    "/api/v1/busy-requests/{request_id}/approve", response_model=BusyRequestOut, responses=errors(404, 409)
+)
 def approve(
     request_id: RowIdPath, body: DecisionIn, user: SupervisorDep, session: SessionDep, watch: WatchDep
 ) -> BusyRequestOut:
@@ -243,6 +254,8 @@ def approve(
     return _request_out(row)
 
 
-@router.post("/api/v1/busy-requests/{request_id}/deny", response_model=BusyRequestOut)
+@router.post(
+    "/api/v1/busy-requests/{request_id}/deny", response_model=BusyRequestOut, responses=errors(404, 409)
+)
 def deny(request_id: RowIdPath, body: DecisionIn, user: SupervisorDep, session: SessionDep) -> BusyRequestOut:
     return _request_out(_decide(request_id, False, body, user, session))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict
 
 from app.api.deps import PaginationDep, SessionDep, TimeRangeDep
+from app.api.errors import errors
 from app.api.limits import RowIdPath
 from app.db.models import Role, TicketStatus
 from app.security import CurrentUserDep, authorize_agent
@@ -66,7 +67,7 @@ def search_tickets(
     )
 
 
-@router.get("/{ticket_id}", response_model=TicketOut)
+@router.get("/{ticket_id}", response_model=TicketOut, responses=errors(404))
 def read_ticket(ticket_id: RowIdPath, user: CurrentUserDep, session: SessionDep) -> TicketOut:
     ticket = get_ticket(session, ticket_id)
     if ticket is None:

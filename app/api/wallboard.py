@@ -19,6 +19,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.api.deps import SettingsDep
+from app.api.errors import errors, text
 from app.db.models import Role
 from app.security import AuthUser, current_user, oauth2_scheme, require_roles, token_still_valid
 from app.services.wallboard import WallboardHub
@@ -55,7 +56,7 @@ async def _current(request: Request) -> str | None:
     return await hub.fetch_latest()
 
 
-@router.get("", dependencies=[Depends(require_roles(Role.supervisor))])
+@router.get("", dependencies=[Depends(require_roles(Role.supervisor))], responses=errors(503))
 async def wallboard(request: Request) -> Any:
     """Queues with their waiting calls, agents by state with time in state, today's KPIs against targets."""
     data = await _current(request)
@@ -64,7 +65,12 @@ async def wallboard(request: Request) -> Any:
     return json.loads(data)
 
 
-@router.get("/stream", dependencies=[Depends(stream_user)], response_class=StreamingResponse)
+@router.get(
+    "/stream",
+    dependencies=[Depends(stream_user)],
+    response_class=StreamingResponse,
+    responses=text("text/event-stream", "Server-Sent Events: snapshot, then end"),
+)
 async def stream(
     request: Request, token: Annotated[str, Depends(oauth2_scheme)], settings: SettingsDep
 ) -> StreamingResponse:
