@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from app.db.engine import make_engine, session_factory
-from app.db.migrate import upgrade
 from app.main import create_app
 from app.services.users import create_user
 from tests.browser.conftest import LoopThread, Served
@@ -38,20 +37,16 @@ class Running:
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    tmp: Path = tmp_path_factory.mktemp("schemathesis")
-    url = f"sqlite:///{tmp / 'hotline.sqlite3'}"
-    upgrade(url)
-    engine = make_engine(url)
+def running(db_url: str) -> Iterator[Running]:
+    """The service on the module's database (SQLite, then PostgreSQL: ``db_url`` in conftest.py)."""
+    engine = make_engine(db_url)
     with session_factory(engine)() as session:
         for name, (role, agent_id) in USERS.items():
             create_user(session, name, PASSWORD, role, agent_id)
     engine.dispose()
     loop = LoopThread()
-    served = Served(create_app(service_settings(url)), loop)
+    served = Served(create_app(service_settings(db_url)), loop)
     try:
-        import httpx
-
         tokens = {}
         for role, name in ROLES.items():
             response = httpx.post(
@@ -93,3 +88,37 @@ def test_the_api_keeps_its_schema(case: schemathesis.Case, running: Running) -> 
     for role in ROLES:
         headers = {"Authorization": f"Bearer {running.tokens[role]}"}
         case.call_and_validate(base_url=running.base_url, headers=headers, timeout=30)
+
+
+def test_errors_csv_and_streams_are_declared() -> None:
+    """What schemathesis cannot see by chance, read from the schema itself."""
+    paths = create_app(service_settings("sqlite://")).openapi()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if operation.get("security"):
+                assert {"401", "403"} <= set(responses), (method, path)
+            if "requestBody" in operation:
+                assert "413" in responses, (method, path)
+            for code, response in responses.items():
+                schema_ref = (
+                    response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+                )
+                if code == "422":
+                    assert schema_ref == "#/components/schemas/HTTPValidationError", (method, path)
+                elif code >= "400":
+                    assert schema_ref == "#/components/schemas/ErrorOut", (method, path, code)
+    for path in ("/api/v1/compliance/incidents", "/api/v1/reports/kpi"):
+        assert "text/csv" in paths[path]["get"]["responses"]["200"]["content"], path
+    assert "text/event-stream" in paths["/api/v1/wallboard/stream"]["get"]["responses"]["200"]["content"]
+    assert "text/plain" in next(iter(paths["/metrics"]["get"]["responses"]["200"]["content"]))
+    assert {"401", "429", "503"} <= set(paths["/api/v1/token"]["post"]["responses"])
+
+
+def test_get_queues_reload_is_not_a_queue(running: Running) -> None:
+    headers = {"Authorization": f"Bearer {running.tokens['admin']}"}
+    response = httpx.get(f"{running.base_url}/api/v1/queues/reload", headers=headers)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"
+    queue = httpx.get(f"{running.base_url}/api/v1/queues/general", headers=headers)
+    assert queue.status_code == 200 and queue.json()["name"] == "general"
