@@ -85,6 +85,10 @@ async def issue_token(
             headers={"Retry-After": "1"},
         ) from None
     try:
+        # Again: failures recorded while this login waited for its turn count too.
+        wait = guard.throttle.retry_after(form.username, address, time.monotonic())
+        if wait is not None:
+            raise _too_many(wait, "Too many failed logins: try again later")
         user = await run_in_threadpool(authenticate, session, form.username, form.password)
     finally:
         guard.hashing.release()
