@@ -12,9 +12,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
-from .whole_service import bearer, service, service_factory  # noqa: F401  (fixtures)
+from .whole_service import Shared, shared_service  # noqa: F401  (fixture)
 
 LIMIT = 65_536  # the default HOTLINE_MAX_BODY_BYTES
 
@@ -39,7 +38,7 @@ def _is_validation_error(response: object, *words: str) -> None:
 # -- 10. body limit -----------------------------------------------------------------------------------
 
 
-def test_bodies_over_the_limit_are_refused_before_parsing(service: TestClient) -> None:
+def test_bodies_over_the_limit_are_refused_before_parsing(shared_service: Shared) -> None:
     big_json = b'{"agent_id": "1001", "reason": "' + b"x" * (LIMIT + 1) + b'"}'
     big_form = b"username=alice&password=" + b"p" * (LIMIT + 1)
     for path, body, kind in (
@@ -47,7 +46,7 @@ def test_bodies_over_the_limit_are_refused_before_parsing(service: TestClient) -
         ("/api/v1/token", big_form, "application/x-www-form-urlencoded"),
         ("/healthz", big_json, "application/json"),
     ):
-        refused = service.post(path, content=body, headers={"content-type": kind})
+        refused = shared_service.client.post(path, content=body, headers={"content-type": kind})
         assert refused.status_code == 413, (path, refused.text)
         assert refused.json() == {"detail": f"Request body larger than {LIMIT} bytes"}
 
@@ -57,18 +56,22 @@ def test_bodies_over_the_limit_are_refused_before_parsing(service: TestClient) -
             yield b"y" * 4096
         yield b'"}'
 
-    streamed = service.post(
+    streamed = shared_service.client.post(
         "/api/v1/busy-requests/1/deny", content=chunked(), headers={"content-type": "application/json"}
     )
     assert streamed.status_code == 413, streamed.text
-    lying = service.post("/api/v1/token", content=b"a=b", headers={"content-length": "not-a-number"})
+    lying = shared_service.client.post(
+        "/api/v1/token", content=b"a=b", headers={"content-length": "not-a-number"}
+    )
     assert lying.status_code in (400, 413)
 
 
-def test_a_422_does_not_echo_a_large_input(service: TestClient) -> None:
-    sam = bearer(service, "sam")
+def test_a_422_does_not_echo_a_large_input(shared_service: Shared) -> None:
+    sam = shared_service.bearer("sam")
     comment = "长" * 20_000  # 60 kB in UTF-8: under the body limit, over the field's 2,000 characters
-    response = service.post("/api/v1/busy-requests/1/deny", json={"comment": comment}, headers=sam)
+    response = shared_service.client.post(
+        "/api/v1/busy-requests/1/deny", json={"comment": comment}, headers=sam
+    )
     _is_validation_error(response)
     assert len(response.content) < 1_000, len(response.content)
 
@@ -77,21 +80,23 @@ def test_a_422_does_not_echo_a_large_input(service: TestClient) -> None:
 
 
 @pytest.mark.parametrize("path", LISTS)
-def test_a_huge_offset_is_a_422(service: TestClient, path: str) -> None:
-    response = service.get(path, params={"offset": "9223372036854775808"}, headers=bearer(service, "sam"))
+def test_a_huge_offset_is_a_422(shared_service: Shared, path: str) -> None:
+    response = shared_service.client.get(
+        path, params={"offset": "9223372036854775808"}, headers=shared_service.bearer("sam")
+    )
     _is_validation_error(response, "less than or equal to")
 
 
 @pytest.mark.parametrize("path", ["/api/v1/tickets/9223372036854775808", "/api/v1/tickets/2147483648"])
-def test_a_huge_ticket_id_is_a_422(service: TestClient, path: str) -> None:
-    _is_validation_error(service.get(path, headers=bearer(service, "sam")))
+def test_a_huge_ticket_id_is_a_422(shared_service: Shared, path: str) -> None:
+    _is_validation_error(shared_service.client.get(path, headers=shared_service.bearer("sam")))
 
 
 @pytest.mark.parametrize("decision", ["approve", "deny"])
-def test_a_huge_busy_request_id_is_a_422(service: TestClient, decision: str) -> None:
+def test_a_huge_busy_request_id_is_a_422(shared_service: Shared, decision: str) -> None:
     for rid in ("9223372036854775808", "2147483648"):
-        response = service.post(
-            f"/api/v1/busy-requests/{rid}/{decision}", json={}, headers=bearer(service, "sam")
+        response = shared_service.client.post(
+            f"/api/v1/busy-requests/{rid}/{decision}", json={}, headers=shared_service.bearer("sam")
         )
         _is_validation_error(response)
 
@@ -108,46 +113,56 @@ def test_a_huge_busy_request_id_is_a_422(service: TestClient, decision: str) -> 
     ],
 )
 def test_extreme_or_numeric_instants_are_a_422(
-    service: TestClient, path: str, param: str, value: str
+    shared_service: Shared, path: str, param: str, value: str
 ) -> None:
-    response = service.get(path, params={param: value}, headers=bearer(service, "sam"))
+    response = shared_service.client.get(path, params={param: value}, headers=shared_service.bearer("sam"))
     _is_validation_error(response)
 
 
-def test_kpi_report_at_the_end_of_year_9999_is_a_422(service: TestClient) -> None:
-    sam = bearer(service, "sam")
+def test_kpi_report_at_the_end_of_year_9999_is_a_422(shared_service: Shared) -> None:
+    sam = shared_service.bearer("sam")
     for params in (
         {"from": "9999-12-31T00:00:00+00:00"},
         {"from": "9999-12-31T00:00:00+00:00", "to": "9999-12-31T23:59:59+00:00", "interval": "hour"},
     ):
-        _is_validation_error(service.get("/api/v1/reports/kpi", params=params, headers=sam))
+        _is_validation_error(shared_service.client.get("/api/v1/reports/kpi", params=params, headers=sam))
 
 
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
-def test_daily_report_on_the_ends_of_the_calendar_is_a_422(service: TestClient, day: str) -> None:
-    response = service.get("/api/v1/compliance/daily", params={"date": day}, headers=bearer(service, "sam"))
+def test_daily_report_on_the_ends_of_the_calendar_is_a_422(shared_service: Shared, day: str) -> None:
+    response = shared_service.client.get(
+        "/api/v1/compliance/daily", params={"date": day}, headers=shared_service.bearer("sam")
+    )
     _is_validation_error(response, "must lie in")
 
 
 @pytest.mark.parametrize("tz", ["a/" * 3000 + "b", "/".join(["Asia"] * 3000), "Asia", "../../etc/passwd"])
-def test_a_bad_time_zone_is_a_422(service: TestClient, tz: str) -> None:
-    response = service.get(
-        "/api/v1/compliance/daily", params={"date": "2026-03-02", "tz": tz}, headers=bearer(service, "sam")
+def test_a_bad_time_zone_is_a_422(shared_service: Shared, tz: str) -> None:
+    response = shared_service.client.get(
+        "/api/v1/compliance/daily",
+        params={"date": "2026-03-02", "tz": tz},
+        headers=shared_service.bearer("sam"),
     )
     _is_validation_error(response)
     assert len(response.content) < 1_000
 
 
-def test_hand_raised_422s_have_the_validation_error_shape(service: TestClient) -> None:
-    sam = bearer(service, "sam")
+def test_hand_raised_422s_have_the_validation_error_shape(shared_service: Shared) -> None:
+    sam = shared_service.bearer("sam")
     backwards = {"from": "2026-03-02T00:00:00+00:00", "to": "2026-03-01T00:00:00+00:00"}
-    _is_validation_error(service.get("/api/v1/tickets", params=backwards, headers=sam), "before")
-    _is_validation_error(service.get("/api/v1/reports/kpi", params=backwards, headers=sam), "before")
-    daily = service.get(
+    _is_validation_error(
+        shared_service.client.get("/api/v1/tickets", params=backwards, headers=sam), "before"
+    )
+    _is_validation_error(
+        shared_service.client.get("/api/v1/reports/kpi", params=backwards, headers=sam), "before"
+    )
+    daily = shared_service.client.get(
         "/api/v1/compliance/daily", params={"date": "2026-03-02", "tz": "Mars/Olympus"}, headers=sam
     )
     _is_validation_error(daily, "Unknown time zone")
-    unknown = service.post("/api/v1/busy-requests", json={"agent_id": "1001", "reason": "nap"}, headers=sam)
+    unknown = shared_service.client.post(
+        "/api/v1/busy-requests", json={"agent_id": "1001", "reason": "nap"}, headers=sam
+    )
     _is_validation_error(unknown)
 
 
@@ -160,19 +175,19 @@ def test_hand_raised_422s_have_the_validation_error_shape(service: TestClient) -
         ("/api/v1/compliance/incidents/x1/acknowledgements", '{"comment": "\\udc00"}'),
     ],
 )
-def test_a_lone_surrogate_in_a_json_string_is_a_422(service: TestClient, path: str, body: str) -> None:
-    response = service.post(
-        path, content=body, headers={"content-type": "application/json", **bearer(service, "sam")}
+def test_a_lone_surrogate_in_a_json_string_is_a_422(shared_service: Shared, path: str, body: str) -> None:
+    response = shared_service.client.post(
+        path, content=body, headers={"content-type": "application/json", **shared_service.bearer("sam")}
     )
     _is_validation_error(response, "surrogate")
 
 
-def test_a_surrogate_pair_is_fine(service: TestClient) -> None:
+def test_a_surrogate_pair_is_fine(shared_service: Shared) -> None:
     # "😀" escaped as a pair: valid Unicode, so the route answers on the merits (no such request: 404)
-    response = service.post(
+    response = shared_service.client.post(
         "/api/v1/busy-requests/7/deny",
         content='{"comment": "\\ud83d\\ude00"}',
-        headers={"content-type": "application/json", **bearer(service, "sam")},
+        headers={"content-type": "application/json", **shared_service.bearer("sam")},
     )
     assert response.status_code == 404, response.text
 
@@ -184,7 +199,7 @@ def _script_src(csp: str) -> str:
     return next(d for d in csp.split(";") if d.strip().startswith("script-src"))
 
 
-def test_pages_and_data_carry_security_headers(service: TestClient) -> None:
+def test_pages_and_data_carry_security_headers(shared_service: Shared) -> None:
     for path in (
         "/wallboard/",
         "/wallboard/wallboard.js",
@@ -193,7 +208,7 @@ def test_pages_and_data_carry_security_headers(service: TestClient) -> None:
         "/openapi.json",
         "/docs",
     ):
-        response = service.get(path)
+        response = shared_service.client.get(path)
         assert response.status_code in (200, 401), (path, response.status_code)
         headers = response.headers
         assert headers["x-content-type-options"] == "nosniff", path
@@ -202,12 +217,12 @@ def test_pages_and_data_carry_security_headers(service: TestClient) -> None:
         csp = headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp, path
         assert "unsafe-inline" not in _script_src(csp) if "script-src" in csp else "default-src 'none'" in csp
-    page = service.get("/wallboard/").headers["content-security-policy"]
+    page = shared_service.client.get("/wallboard/").headers["content-security-policy"]
     assert _script_src(page).split() == ["script-src", "'self'"]
 
 
-def test_the_docs_page_allows_exactly_its_own_inline_script(service: TestClient) -> None:
-    response = service.get("/docs")
+def test_the_docs_page_allows_exactly_its_own_inline_script(shared_service: Shared) -> None:
+    response = shared_service.client.get("/docs")
     scripts = re.findall(r"<script>(.*?)</script>", response.text, re.S)
     assert scripts, "Swagger UI starts from an inline script"
     expected = {

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.models import Role
+from app.db.engine import make_engine, session_factory
+from app.db.models import Base, Role
 from app.main import create_app
 from app.services.users import create_user
 from app.settings import Settings
@@ -70,12 +71,35 @@ def service_factory(db_url: str, sessions: sessionmaker[Session]) -> Iterator[Ca
         client.__exit__(None, None, None)
 
 
-@pytest.fixture
-def service(service_factory: Callable[..., TestClient]) -> TestClient:
-    return service_factory()
-
-
 def bearer(client: TestClient, username: str) -> dict[str, str]:
     response = client.post("/api/v1/token", data={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+class Shared:
+    """One started service for a module's read-only tests, with a token per user."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self._tokens: dict[str, dict[str, str]] = {}
+
+    def bearer(self, username: str) -> dict[str, str]:
+        if username not in self._tokens:
+            self._tokens[username] = bearer(self.client, username)
+        return self._tokens[username]
+
+
+@pytest.fixture(scope="module")
+def shared_service(db_url: str) -> Iterator[Shared]:
+    """The whole service, started once per module and database; tests must not change its state."""
+    engine = make_engine(db_url)
+    with session_factory(engine)() as session:
+        for name, (role, agent_id) in USERS.items():
+            create_user(session, name, PASSWORD, role, agent_id)
+    with TestClient(create_app(service_settings(db_url)), raise_server_exceptions=False) as client:
+        yield Shared(client)
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()
