@@ -60,6 +60,16 @@ def test_bodies_over_the_limit_are_refused_before_parsing(shared_service: Shared
         "/api/v1/busy-requests/1/deny", content=chunked(), headers={"content-type": "application/json"}
     )
     assert streamed.status_code == 413, streamed.text
+
+    def chunked_form() -> Iterator[bytes]:  # read by the form parser, not by the JSON check
+        yield b"username=alice&password="
+        for _ in range(100):
+            yield b"p" * 4096
+
+    form = shared_service.client.post(
+        "/api/v1/token", content=chunked_form(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert form.status_code == 413, form.text
     lying = shared_service.client.post(
         "/api/v1/token", content=b"a=b", headers={"content-length": "not-a-number"}
     )
