@@ -44,8 +44,9 @@ class BodyTooLarge(HTTPException):
 
 
 def _is_json(headers: Headers) -> bool:
+    # FastAPI reads a body without a content type as JSON too.
     kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return kind == "application/json" or kind.endswith("+json")
+    return kind in ("", "application/json") or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 def _has_lone_surrogate(value: Any) -> bool:

@@ -192,6 +192,16 @@ def test_a_lone_surrogate_in_a_json_string_is_a_422(shared_service: Shared, path
     _is_validation_error(response, "surrogate")
 
 
+def test_a_lone_surrogate_without_a_content_type_is_a_422(shared_service: Shared) -> None:
+    # FastAPI reads a body without a content type as JSON
+    response = shared_service.client.post(
+        "/api/v1/busy-requests/1/deny",
+        content=b'{"comment": "\\ud800"}',
+        headers=shared_service.bearer("sam"),
+    )
+    _is_validation_error(response, "surrogate")
+
+
 def test_a_surrogate_pair_is_fine(shared_service: Shared) -> None:
     # "😀" escaped as a pair: valid Unicode, so the route answers on the merits (no such request: 404)
     response = shared_service.client.post(
