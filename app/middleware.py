@@ -44,7 +44,7 @@ class BodyTooLarge(HTTPException):
 
 
 def _is_json(headers: Headers) -> bool:
-    # FastAPI reads a body without a content type as JSON too.
+    # A body without a content type is JSON to FastAPI unless strict content types are on: check it too.
     kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     return kind in ("", "application/json") or (kind.startswith("application/") and kind.endswith("+json"))
 

@@ -193,7 +193,7 @@ def test_a_lone_surrogate_in_a_json_string_is_a_422(shared_service: Shared, path
 
 
 def test_a_lone_surrogate_without_a_content_type_is_a_422(shared_service: Shared) -> None:
-    # FastAPI reads a body without a content type as JSON
+    # refused as such, whether or not the app reads type-less bodies as JSON
     response = shared_service.client.post(
         "/api/v1/busy-requests/1/deny",
         content=b'{"comment": "\\ud800"}',
