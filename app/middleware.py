@@ -2,8 +2,9 @@
 
 The body limit runs before anything parses a body: a ``Content-Length`` over the limit is refused
 at once, a chunked body as soon as what arrived passes it (413 either way), so a huge upload costs
-neither memory nor event-loop time (the same loop runs call distribution). JSON bodies are also
-checked for lone surrogates (``"\\ud800"``), which no database or response can encode: 422.
+neither memory nor event-loop time (the same loop runs call distribution). Text is checked too: a
+lone surrogate (``"\\ud800"``) or invalid UTF-8 in a JSON body, or a NUL character in a JSON body, a
+form, the query or the path, which no database (PostgreSQL) or response can take: 422.
 """
 
 from __future__ import annotations
@@ -49,22 +50,39 @@ def _is_json(headers: Headers) -> bool:
     return kind in ("", "application/json") or (kind.startswith("application/") and kind.endswith("+json"))
 
 
-def _has_lone_surrogate(value: Any) -> bool:
+def _is_form(headers: Headers) -> bool:
+    return (
+        headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        == "application/x-www-form-urlencoded"
+    )
+
+
+BAD_TEXT = "Text must be valid Unicode (UTF-8, no lone surrogate \\ud800-\\udfff) without NUL characters"
+
+
+def _bad_text(value: Any) -> bool:
+    """Whether a decoded JSON value holds a string no database can store."""
     if isinstance(value, str):
+        if "\x00" in value:
+            return True
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
             return True
         return False
     if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+        return any(_bad_text(k) or _bad_text(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
+        return any(_bad_text(v) for v in value)
     return False
 
 
+def _nul_in_url_encoding(raw: bytes) -> bool:
+    return b"%00" in raw.lower()
+
+
 class BodyGuard:
-    """Refuse request bodies over ``limit`` bytes (413) and JSON strings with lone surrogates (422)."""
+    """Refuse request bodies over ``limit`` bytes (413) and text no database can store (422)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -75,6 +93,11 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        if _nul_in_url_encoding(scope.get("query_string", b"")) or _nul_in_url_encoding(
+            scope.get("raw_path") or scope["path"].encode()
+        ):
+            await self._bad_text(scope, receive, send, "query")
+            return
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await self._refuse(scope, receive, send, BodyTooLarge(self.limit))
@@ -98,10 +121,11 @@ class BodyGuard:
             await send(message)
 
         try:
-            if _is_json(headers) and scope.get("method") in ("POST", "PUT", "PATCH"):
-                replay = await self._checked_json(counted)
+            checked = _is_json(headers) or _is_form(headers)
+            if checked and scope.get("method") in ("POST", "PUT", "PATCH"):
+                replay = await self._checked_body(counted, form=_is_form(headers))
                 if replay is None:
-                    await self._lone_surrogate(scope, receive, send)
+                    await self._bad_text(scope, receive, send, "body")
                     return
                 await self.app(scope, replay, tracked)
             else:
@@ -112,8 +136,8 @@ class BodyGuard:
             await self._refuse(scope, receive, send, exc)
 
     @staticmethod
-    async def _checked_json(receive: Receive) -> Receive | None:
-        """Read the whole (bounded) JSON body; ``None`` if it holds a lone surrogate, else its replay."""
+    async def _checked_body(receive: Receive, form: bool) -> Receive | None:
+        """Read the whole (bounded) JSON or form body; ``None`` if its text is refused, else its replay."""
         chunks, more = [], True
         while more:
             message = await receive()
@@ -122,13 +146,17 @@ class BodyGuard:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        try:
-            if _has_lone_surrogate(json.loads(body)):
+        if form:
+            if _nul_in_url_encoding(body):
                 return None
-        except UnicodeDecodeError:
-            return None
-        except ValueError:
-            pass  # not JSON: the route says so in its own words
+        else:
+            try:
+                if _bad_text(json.loads(body)):
+                    return None
+            except UnicodeDecodeError:
+                return None
+            except ValueError:
+                pass  # not JSON: the route says so in its own words
         delivered = False
 
         async def replay() -> Message:
@@ -148,12 +176,8 @@ class BodyGuard:
         await response(scope, receive, send)
 
     @staticmethod
-    async def _lone_surrogate(scope: Scope, receive: Receive, send: Send) -> None:
-        error = {
-            "type": "string_unicode",
-            "loc": ["body"],
-            "msg": "JSON must be valid UTF-8 Unicode: no lone surrogate (\\ud800-\\udfff), no invalid bytes",
-        }
+    async def _bad_text(scope: Scope, receive: Receive, send: Send, where: str) -> None:
+        error = {"type": "string_unicode", "loc": [where], "msg": BAD_TEXT}
         await JSONResponse({"detail": [error]}, status_code=422)(scope, receive, send)
 
 

@@ -192,6 +192,26 @@ def test_a_lone_surrogate_in_a_json_string_is_a_422(shared_service: Shared, path
     _is_validation_error(response, "surrogate")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/v1/busy-requests?agent=a%00b", None),  # PostgreSQL takes no NUL in a string
+        ("GET", "/api/v1/tickets?caller=%00", None),
+        ("GET", "/api/v1/agents/1001%00", None),
+        ("POST", "/api/v1/busy-requests/1/deny", '{"comment": "a\\u0000b"}'),
+    ],
+)
+def test_a_nul_character_is_a_422(shared_service: Shared, method: str, path: str, body: str | None) -> None:
+    headers = {"content-type": "application/json", **shared_service.bearer("sam")}
+    response = shared_service.client.request(method, path, content=body, headers=headers)
+    _is_validation_error(response, "NUL")
+
+
+def test_a_nul_character_in_a_login_form_is_a_422(shared_service: Shared) -> None:
+    response = shared_service.client.post("/api/v1/token", data={"username": "sam\x00", "password": "x" * 10})
+    _is_validation_error(response, "NUL")
+
+
 def test_a_lone_surrogate_without_a_content_type_is_a_422(shared_service: Shared) -> None:
     # refused as such, whether or not the app reads type-less bodies as JSON
     response = shared_service.client.post(

@@ -9,6 +9,7 @@ accepted. Bounded: ``MAX_EXAMPLES`` per operation and role, no stateful phase, `
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,7 +27,9 @@ from tests.browser.conftest import LoopThread, Served
 from .conftest import PASSWORD
 from .whole_service import USERS, service_settings
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = int(
+    os.environ.get("HOTLINE_SCHEMATHESIS_EXAMPLES", "25")
+)  # per operation; more for a deeper run
 ROLES = {"agent": "alice", "supervisor": "sam", "admin": "root"}
 
 
