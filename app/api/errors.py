@@ -36,11 +36,9 @@ _VALIDATION = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
 }
 _DESCRIPTIONS = {
-    400: "Bad request",
     401: "Not authenticated: no, an invalid, an expired or a revoked token",
     403: "Not allowed for this user",
     404: "Not found",
-    405: "Method not allowed",
     409: "Conflicts with the current state",
     413: "Request body too large",
     429: "Too many attempts: retry after Retry-After seconds",
