@@ -76,3 +76,16 @@ def test_the_window_slides() -> None:
     assert throttle.retry_after("li", "10.0.0.1", 62) == pytest.approx(28)
     throttle.succeeded("li")
     assert throttle.retry_after("li", "10.0.0.1", 62) is None
+
+
+def test_a_login_that_waits_too_long_for_a_password_check_gets_503(
+    service_factory: Callable[..., TestClient],
+) -> None:
+    client = service_factory(login_concurrent_hashes=1, login_hash_wait_seconds=0.01)
+    with ThreadPoolExecutor(6) as pool:  # one argon2 check (~0.1 s) at a time, 10 ms of patience
+        results = list(pool.map(lambda _: _login(client, "alice", PASSWORD), range(6)))
+    codes = sorted(code for code, _, _ in results)
+    assert 200 in codes and 503 in codes, codes
+    assert set(codes) <= {200, 503}
+    refused = next(headers for code, headers, _ in results if code == 503)
+    assert refused["retry-after"] == "1"
