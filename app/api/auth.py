@@ -36,7 +36,7 @@ class TokenOut(BaseModel):
     agent_id: str | None
 
 
-class LoginGuard:
+class LoginLimits:
     """The process' login throttle and its bound on concurrent password checks."""
 
     def __init__(self, settings: Settings) -> None:
@@ -49,11 +49,11 @@ class LoginGuard:
         self.wait = settings.login_hash_wait_seconds
 
 
-async def get_login_guard(request: Request, settings: SettingsDep) -> LoginGuard:
-    guard: LoginGuard | None = getattr(request.app.state, "login_guard", None)
-    if guard is None:  # made on the event loop (this dependency is async-called), once per app
-        guard = request.app.state.login_guard = LoginGuard(settings)
-    return guard
+async def get_login_limits(request: Request, settings: SettingsDep) -> LoginLimits:
+    limits: LoginLimits | None = getattr(request.app.state, "login_limits", None)
+    if limits is None:  # made on the event loop (this dependency is async-called), once per app
+        limits = request.app.state.login_limits = LoginLimits(settings)
+    return limits
 
 
 def _too_many(seconds: float, detail: str) -> HTTPException:
@@ -70,14 +70,14 @@ async def issue_token(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    guard: Annotated[LoginGuard, Depends(get_login_guard)],
+    limits: Annotated[LoginLimits, Depends(get_login_limits)],
 ) -> TokenOut:
     address = request.client.host if request.client else ""
-    wait = guard.throttle.retry_after(form.username, address, time.monotonic())
+    wait = limits.throttle.retry_after(form.username, address, time.monotonic())
     if wait is not None:
         raise _too_many(wait, "Too many failed logins: try again later")
     try:
-        await asyncio.wait_for(guard.hashing.acquire(), guard.wait)
+        await asyncio.wait_for(limits.hashing.acquire(), limits.wait)
     except TimeoutError:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -86,20 +86,20 @@ async def issue_token(
         ) from None
     try:
         # Again: failures recorded while this login waited for its turn count too.
-        wait = guard.throttle.retry_after(form.username, address, time.monotonic())
+        wait = limits.throttle.retry_after(form.username, address, time.monotonic())
         if wait is not None:
             raise _too_many(wait, "Too many failed logins: try again later")
         user = await run_in_threadpool(authenticate, session, form.username, form.password)
     finally:
-        guard.hashing.release()
+        limits.hashing.release()
     if user is None:
-        guard.throttle.failed(form.username, address, time.monotonic())
+        limits.throttle.failed(form.username, address, time.monotonic())
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="Incorrect username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    guard.throttle.succeeded(form.username)
+    limits.throttle.succeeded(form.username)
     return TokenOut(
         access_token=create_access_token(user, settings),
         expires_in=settings.token_minutes * 60,
