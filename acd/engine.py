@@ -61,6 +61,7 @@ from acd.queues_config import (
     QueueConfig,
     Strategy,
 )
+from acd.views import CallSnapshot
 
 OFFER_GRACE_SECONDS = 5.0
 AHT_WEIGHT = 1 / 8
@@ -232,6 +233,15 @@ class Engine:
             if c.state is not CallState.CONNECTED and (queue is None or c.queue == queue)
         ]
         return sorted(calls, key=Call.order_key)
+
+    def call_snapshots(self) -> tuple[CallSnapshot, ...]:
+        """Calls not yet answered, in service order, as plain data (see ``acd.views``)."""
+        return tuple(
+            CallSnapshot(
+                c.call_id, c.queue, c.caller_number, c.priority, c.state.value, c.agent_id, c.enqueued_at
+            )
+            for c in self.waiting_calls()
+        )
 
     def staffed(self, queue: str) -> int:
         """How many available agents serve the queue (ready, ringing, talking or in wrap-up)."""

@@ -14,7 +14,7 @@ The file (see ``queues.example.toml`` at the repository root)::
                                   # | random | top_down
     skill = "mandarin"            # optional: only agents holding this skill (level 1-5) serve it
     tiers = [{ level = 5, after = 0 }, { level = 3, after = 20 }, { level = 1, after = 60 }]
-    service_level = 15            # the N of the N-second connection rate
+    service_level = 15            # the N of the N-second connection rate (KPIs, metrics, /queues)
     ring_timeout = 15             # seconds an agent's phone rings
     wrap_up = 10                  # after-call work, seconds
     max_wait = 300                # a call waiting this long goes to ``overflow`` (omit: never)
@@ -43,6 +43,7 @@ from typing import Any
 
 MAX_LEVEL = 5
 DEFAULT_PRIORITY_STEP = 60.0
+DEFAULT_SERVICE_LEVEL = 15.0  # seconds: the national standard's N (GB/T 33358-2016)
 
 
 class Strategy(StrEnum):
@@ -110,7 +111,7 @@ class QueueConfig:
     strategy: Strategy = Strategy.LONGEST_IDLE
     skill: str | None = None
     tiers: tuple[Tier, ...] = ()
-    service_level: float = 15.0
+    service_level: float = DEFAULT_SERVICE_LEVEL
     max_wait: float | None = None
     overflow: Destination | None = None
     when_no_agents: NoAgents = NoAgents.WAIT
@@ -204,6 +205,8 @@ def _check(q: QueueConfig) -> None:
 
     if q.ring_timeout <= 0:
         fail("ring_timeout must be positive")
+    if q.service_level <= 0:
+        fail("service_level must be positive")
     if min(q.wrap_up, q.announce_every, q.busy_delay, q.reject_delay, q.max_no_answer) < 0:
         fail("times and counts must not be negative")
     if q.max_wait is not None and q.max_wait <= 0:

@@ -43,11 +43,26 @@ LEFT_POST = "left_post"  # the not-ready reason given to an agent whose phone we
 
 
 class IncidentKind(StrEnum):
+    """Every kind of agent incident, defined here once (the log, the metrics and the API use it)."""
+
     BUSY_OVER_LIMIT = "busy_over_limit"
     BUSY_UNAPPROVED = "busy_unapproved"
     BUSY_OVER_SHIFT_ALLOWANCE = "busy_over_shift_allowance"
     PHONE_BUSY_WHILE_READY = "phone_busy_while_ready"
     LEFT_POST = "left_post"
+    MISSED_OFFER = "missed_offer"  # distribution: the phone did not take an offered call
+    NO_ANSWER_LIMIT = "no_answer_limit"  # distribution: max-no-answer reached, the agent set busy
+    LOGIN_PIN_FAILURES = "login_pin_failures"  # a burst of wrong PINs at feature-code login
+
+
+#: The unauthorized-busy kinds: the rules of :class:`ComplianceTracker`, in this order.
+UNAUTHORIZED_BUSY = (
+    IncidentKind.BUSY_OVER_LIMIT,
+    IncidentKind.BUSY_UNAPPROVED,
+    IncidentKind.BUSY_OVER_SHIFT_ALLOWANCE,
+    IncidentKind.PHONE_BUSY_WHILE_READY,
+    IncidentKind.LEFT_POST,
+)
 
 
 class Authority(StrEnum):
@@ -171,6 +186,10 @@ class ComplianceTracker:
         self.agents: dict[str, _Agent] = {}
         self.phones: dict[str, _Phone] = {}
 
+    def new_incident_id(self) -> str:
+        """An id for an incident of another rule set (feature-code login), from the same sequence."""
+        return self._new_id()
+
     # -- facts ----------------------------------------------------------------------------------
 
     def transition(self, t: Transition, endpoint: str | None = None) -> list[Output]:
@@ -277,7 +296,7 @@ class ComplianceTracker:
     # -- rules ----------------------------------------------------------------------------------
 
     def _conditions(self, agent: _Agent) -> dict[IncidentKind, _Due | None]:
-        conditions: dict[IncidentKind, _Due | None] = dict.fromkeys(IncidentKind)
+        conditions: dict[IncidentKind, _Due | None] = dict.fromkeys(UNAUTHORIZED_BUSY)
         rules = self.config.rules
         if agent.state is AgentState.BUSY and agent.authority is not Authority.FORCED:
             rule = self.config.reasons.get(agent.reason)
@@ -382,3 +401,22 @@ class ComplianceTracker:
 
     def _phone(self, endpoint: str) -> _Phone:
         return self.phones.setdefault(endpoint, _Phone())
+
+
+#: States whose length the center limits even without a busy reason's own limit.
+LIMITED_STATES = frozenset({AgentState.BUSY, AgentState.NOT_READY, AgentState.LOGGED_IN})
+
+
+def time_limit(state: AgentState, status: AgentCompliance, default_limit: float) -> float | None:
+    """The one "over limit" rule (wallboard and supervisor view): how long the agent may stay.
+
+    Busy with a reason that has limits: what the reason allows now (the smaller of its
+    per-occurrence limit and what is left of its shift allowance, see :meth:`ComplianceTracker.status`).
+    A busy forced by a supervisor has no limit. Busy without such a reason, not ready, and logged in
+    without taking calls: ``default_limit``. Other states are not limited.
+    """
+    if state is AgentState.BUSY:
+        if status.authority is Authority.FORCED:
+            return None
+        return status.limit_seconds if status.limit_seconds is not None else default_limit
+    return default_limit if state in LIMITED_STATES else None

@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "app.commands.run",
     "app.commands.asterisk",
     "app.commands.users",
+    "app.commands.agents",
     "app.commands.db",
     "app.commands.simulate",
     "app.commands.staffing",

@@ -11,11 +11,21 @@ from functools import partial
 from fastapi import FastAPI
 
 from acd.ami import AmiLink
-from acd.queues_config import QueueConfig, RoutingConfig
-from acd.queues_config import load as load_queues
 from agents.compliance import IncidentOpened
 from app import middleware
-from app.api import agents, auth, calls, compliance, health, queues, reports, supervisor, tickets, wallboard
+from app.api import (
+    agent_profiles,
+    agents,
+    auth,
+    calls,
+    compliance,
+    health,
+    queues,
+    reports,
+    supervisor,
+    tickets,
+    wallboard,
+)
 from app.api import metrics as metrics_api
 from app.api.deps import get_settings_dep
 from app.api.docs import mount_docs
@@ -24,10 +34,13 @@ from app.db.engine import make_engine, session_factory
 from app.db.migrate import upgrade
 from app.observability.wiring import Observability
 from app.security import require_jwt_secret
+from app.services.agent_profiles import PinCheck
 from app.services.calls import CallRecorder
 from app.services.compliance import ComplianceStore
 from app.services.distribution import DistributionConfig, DistributionService
 from app.services.presence_watch import ComplianceSettings, PresenceWatch, load_busy_config
+from app.services.profile_sync import ProfileSync
+from app.services.routing import routing_config
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -46,15 +59,6 @@ def _link_factory(settings: Settings) -> partial[AmiLink]:
         ping_interval=settings.ami_ping_interval,
         ping_timeout=settings.ami_ping_timeout,
         reconnect_max_delay=settings.ami_reconnect_max_delay,
-    )
-
-
-def routing_config(settings: Settings) -> RoutingConfig:
-    """The queues: from the queues file when one is named, else one default queue per name."""
-    if settings.queues_file:
-        return load_queues(settings.queues_file)
-    return RoutingConfig(
-        tuple(QueueConfig(name, ring_timeout=settings.ring_timeout) for name in settings.queues)
     )
 
 
@@ -85,15 +89,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.distribution = service
         compliance_store = ComplianceStore(app.state.session_factory)
-        watch = PresenceWatch(service, compliance_store, busy_config)
+        watch = PresenceWatch(
+            service, compliance_store, busy_config, login_check=PinCheck(app.state.session_factory)
+        )
         app.state.presence_watch = watch
         await watch.start()  # before the link: closes incidents of an earlier run, not this one's
-        busy_limits = {
-            name: reason.limit_seconds
-            for name, reason in busy_config.reasons.items()
-            if reason.limit_seconds is not None
-        }
-        observability = Observability(settings, app.state.session_factory, service, busy_limits)
+        observability = Observability(
+            settings, app.state.session_factory, service, routing.queues, watch.tracker.status
+        )
         app.state.observability = observability
         observability.start()
         watch.incident_listeners.append(
@@ -101,12 +104,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 observability.metrics.record_incident(i.kind.value) if isinstance(i, IncidentOpened) else None
             )
         )
+        watch.pin_failure_listeners.append(observability.metrics.record_pin_failure)
+        profiles = ProfileSync(
+            service, app.state.session_factory, settings.redis_url, settings.profiles_channel
+        )
+        await profiles.reload()  # before presence is restored: restored agents serve their own queues
+        profiles.start()
         last = await asyncio.to_thread(compliance_store.last_states)
         service.restore_presence([(t.agent_id, t.to_state, t.reason, t.endpoint) for t in last])
         await service.start()
         try:
             yield
         finally:
+            await profiles.stop()
             await service.stop()
             await watch.stop()
             await observability.stop()
@@ -120,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    middleware.install(app, settings)
+    middleware.install(app, settings, {"/api/v1/agent-profiles/import": agent_profiles.MAX_IMPORT_BYTES})
     declare_common_errors(app)
     mount_docs(app)
     app.dependency_overrides[get_settings_dep] = lambda: settings
@@ -128,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health,
         auth,
         agents,
+        agent_profiles,
         queues,
         tickets,
         calls,

@@ -84,14 +84,16 @@ def _nul_in_url_encoding(raw: bytes) -> bool:
 class BodyGuard:
     """Refuse request bodies over ``limit`` bytes (413) and text no database can store (422)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.larger = larger or {}  # path -> limit, for the few routes that take files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.default_limit)
         headers = Headers(scope=scope)
         if _nul_in_url_encoding(scope.get("query_string", b"")) or _nul_in_url_encoding(
             scope.get("raw_path") or scope["path"].encode()
@@ -99,8 +101,8 @@ class BodyGuard:
             await self._bad_text(scope, receive, send, "query")
             return
         declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._refuse(scope, receive, send, BodyTooLarge(self.limit))
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(scope, receive, send, BodyTooLarge(limit))
             return
         received = 0
 
@@ -109,8 +111,8 @@ class BodyGuard:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         started = False
@@ -209,9 +211,11 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Put the guards around ``app`` (the body limit outermost) and the 422 handler in."""
+def install(app: FastAPI, settings: Settings, larger_bodies: dict[str, int] | None = None) -> None:
+    """Put the guards around ``app`` (the body limit outermost) and the 422 handler in.
+
+    ``larger_bodies``: path -> byte limit for the routes that take files (imports)."""
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, method_not_allowed)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyGuard, limit=settings.max_body_bytes)
+    app.add_middleware(BodyGuard, limit=settings.max_body_bytes, larger=larger_bodies)

@@ -6,6 +6,7 @@ environment or from a file named by the environment (``*_FILE``), as container p
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +18,13 @@ def _read_secret_file(path: str | None) -> SecretStr | None:
     if not path:
         return None
     return SecretStr(Path(path).read_text().strip())
+
+
+#: Settings that have another home now, and where.
+MOVED_SETTINGS = {
+    "HOTLINE_KPI_SERVICE_LEVEL_SECONDS": "set service_level per queue (or in [defaults]) in the queues file",
+    "HOTLINE_KPI_QUEUE_SERVICE_LEVEL_SECONDS": "set service_level per queue in the queues file",
+}
 
 
 class Settings(BaseSettings):
@@ -89,12 +97,6 @@ class Settings(BaseSettings):
     timezone: str = Field(
         "Asia/Shanghai", description="the center's time zone: report days and hours, 'today' on the wallboard"
     )
-    kpi_service_level_seconds: float = Field(
-        15.0, gt=0, description="N of the N-second connection rate: answered within N s / offered"
-    )
-    kpi_queue_service_level_seconds: dict[str, float] = Field(
-        default_factory=dict, description="per-queue N, overriding kpi_service_level_seconds"
-    )
     kpi_short_abandon_seconds: float = Field(
         5.0, ge=0, description="a caller hanging up within this many seconds of queueing is a short abandon"
     )
@@ -111,8 +113,20 @@ class Settings(BaseSettings):
     wallboard_channel: str = Field(
         "hotline:wallboard", description="Redis pub/sub channel (and key prefix) of the wallboard stream"
     )
+    profiles_channel: str = Field(
+        "hotline:agent-profiles", description="Redis channel announcing agent profile changes"
+    )
     metrics_token: SecretStr | None = None
     metrics_token_file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_moved_settings(cls, data: object) -> object:
+        """A setting that moved must not be ignored silently: the center would measure another N."""
+        for name, home in MOVED_SETTINGS.items():
+            if name in os.environ:
+                raise ValueError(f"{name} is no longer read: {home}")
+        return data
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> Settings:

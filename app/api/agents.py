@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from agents.presence import AgentPresence, Cause, PresenceError
+from acd.views import AgentSnapshot
+from agents.presence import Cause, PresenceError
 from app.api.deps import SessionDep
 from app.api.errors import errors, unprocessable
 from app.db.models import Agent, Role
@@ -55,17 +56,17 @@ def get_distribution(request: Request) -> DistributionService:
 DistributionDep = Annotated[DistributionService, Depends(get_distribution)]
 
 
-def _out(agent: Agent, presence: AgentPresence, now: float) -> AgentOut:
-    known = presence.since > 0
+def _out(agent: AgentSnapshot, now: float, stored_name: str = "") -> AgentOut:
+    seconds = agent.seconds_in_state(now) if agent.since > 0 else None
     return AgentOut(
-        id=agent.id,
-        name=agent.name,
-        state=presence.state.value,
-        reason=presence.reason,
-        since=presence.since if known else None,
-        seconds_in_state=round(now - presence.since, 3) if known else None,
-        endpoint=presence.endpoint,
-        pending=presence.pending.state.value if presence.pending else None,
+        id=agent.agent_id,
+        name=agent.name or stored_name or agent.agent_id,
+        state=agent.state.value,
+        reason=agent.reason,
+        since=agent.since if seconds is not None else None,
+        seconds_in_state=round(seconds, 3) if seconds is not None else None,
+        endpoint=agent.endpoint,
+        pending=agent.pending.value if agent.pending else None,
     )
 
 
@@ -86,30 +87,28 @@ def list_agents(user: CurrentUserDep, session: SessionDep, service: Distribution
     query = select(Agent).order_by(Agent.id)
     if not user.has_role(Role.supervisor):
         query = query.where(Agent.id == user.agent_id)
-    rows = list(session.scalars(query))
-    return from_thread.run_sync(
-        lambda: [_out(a, service.center.presence.get(a.id), service.clock()) for a in rows]
-    )
+    rows = [(a.id, a.name) for a in session.scalars(query)]
+    return from_thread.run_sync(lambda: [_out(service.agent(i), service.clock(), name) for i, name in rows])
 
 
 @router.get("/{agent_id}", response_model=AgentOut, responses=errors(404))
 def get_agent(agent_id: str, user: CurrentUserDep, session: SessionDep, service: DistributionDep) -> AgentOut:
     authorize_agent(agent_id, user)
-    agent = _agent_row(session, agent_id)
-    return from_thread.run_sync(lambda: _out(agent, service.center.presence.get(agent_id), service.clock()))
+    name = _agent_row(session, agent_id).name
+    return from_thread.run_sync(lambda: _out(service.agent(agent_id), service.clock(), name))
 
 
 def _act(
     agent_id: str, user: AuthUser, session: SessionDep, service: DistributionDep, action: str, **kwargs: str
 ) -> AgentOut:
     authorize_agent(agent_id, user)
-    agent = _agent_row(session, agent_id)
+    name = _agent_row(session, agent_id).name
     cause = _cause(user, agent_id)
 
     def on_loop() -> AgentOut:
         # The core lives on the event loop; requests are applied there, one at a time.
         getattr(service, action)(agent_id, cause=cause, actor=user.username, **kwargs)
-        return _out(agent, service.center.presence.get(agent_id), service.clock())
+        return _out(service.agent(agent_id), service.clock(), name)
 
     try:
         return from_thread.run_sync(on_loop)

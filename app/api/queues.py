@@ -5,13 +5,14 @@ from __future__ import annotations
 from anyio import from_thread
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
-from starlette.convertors import Convertor, register_url_convertor
 
 from acd.queues_config import ConfigError, Destination
 from acd.queues_config import load as load_queues
+from agents.presence import AgentState
 from app.api.agents import DistributionDep
 from app.api.deps import SettingsDep
 from app.api.errors import errors, unprocessable
+from app.api.paths import segment_except
 from app.db.models import Role
 from app.security import AuthUser, CurrentUserDep, require_roles
 from app.services.distribution import DistributionService
@@ -31,6 +32,7 @@ class WaitingCallOut(BaseModel):
 
 class QueueAgentOut(BaseModel):
     id: str
+    name: str
     state: str
     reason: str
     seconds_in_state: float
@@ -40,7 +42,9 @@ class QueueOut(BaseModel):
     name: str
     strategy: str
     skill: str | None
-    service_level: float = Field(description="the N of the N-second connection rate")
+    service_level: float = Field(
+        description="the N of the N-second connection rate: the one setting the KPIs use too"
+    )
     ring_timeout: float
     wrap_up: float
     max_wait: float | None
@@ -62,37 +66,40 @@ def _destination(destination: Destination | None) -> str | None:
 
 
 def _snapshot(service: DistributionService, user: AuthUser, only: str | None) -> list[QueueOut]:
-    engine, presence, now = service.center.engine, service.center.presence, service.clock()
+    snapshot = service.snapshot()
+    now = snapshot.at
     show_numbers = user.has_role(Role.supervisor)
     queues = []
-    for name, config in sorted(engine.queues.items()):
-        if only is not None and name != only:
+    for queue in snapshot.queues:
+        config = queue.config
+        if only is not None and queue.name != only:
             continue
         calls = [
             WaitingCallOut(
                 call_id=c.call_id,
                 caller_number=c.caller_number if show_numbers else None,
                 priority=c.priority,
-                state=c.state.value,
-                offered_to=c.agent_id,
+                state=c.state,
+                offered_to=c.offered_to,
                 enqueued_at=c.enqueued_at,
                 wait_seconds=round(now - c.enqueued_at, 3),
             )
-            for c in engine.waiting_calls(name)
+            for c in queue.calls
         ]
         agents = [
             QueueAgentOut(
                 id=a.agent_id,
-                state=presence.get(a.agent_id).state.value,
-                reason=presence.get(a.agent_id).reason,
-                seconds_in_state=round(now - presence.get(a.agent_id).since, 3),
+                name=a.name or a.agent_id,
+                state=a.state.value,
+                reason=a.reason,
+                seconds_in_state=round(a.seconds_in_state(now), 3),
             )
-            for a in sorted(engine.agents.values(), key=lambda a: a.agent_id)
-            if name in a.queues and presence.get(a.agent_id).state.value != "logged_out"
+            for a in snapshot.agents
+            if a.state is not AgentState.LOGGED_OUT and a.profile.can_take(config)
         ]
         queues.append(
             QueueOut(
-                name=name,
+                name=queue.name,
                 strategy=str(config.strategy),
                 skill=config.skill,
                 service_level=config.service_level,
@@ -116,23 +123,11 @@ def list_queues(user: CurrentUserDep, service: DistributionDep) -> list[QueueOut
     return from_thread.run_sync(_snapshot, service, user, None)
 
 
-class QueueName(Convertor[str]):
-    """A queue's name in a path: any segment but the queues' own actions (``reload``), so that
-    ``GET /queues/reload`` is a 405 (it is POST), not "unknown queue 'reload'"."""
-
-    regex = r"(?!reload/?$)[^/]+"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
+#: A queue's name in a path: any segment but the queues' own action (``reload``).
+QUEUE_NAME = segment_except("queue_name", "reload")
 
 
-register_url_convertor("queue_name", QueueName())
-
-
-@router.get("/{name:queue_name}", response_model=QueueOut, responses=errors(404))
+@router.get(f"/{{name:{QUEUE_NAME}}}", response_model=QueueOut, responses=errors(404))
 def get_queue(name: str, user: CurrentUserDep, service: DistributionDep) -> QueueOut:
     found = from_thread.run_sync(_snapshot, service, user, name)
     if not found:

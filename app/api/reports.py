@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
@@ -25,6 +25,8 @@ from app.services.kpi import (
     report_csv,
     today_bounds,
 )
+from app.services.routing import routing_config
+from app.settings import Settings
 
 router = APIRouter(
     prefix="/api/v1/reports", tags=["reports"], dependencies=[Depends(require_roles(Role.supervisor))]
@@ -37,6 +39,7 @@ class KpiOut(BaseModel):
     answered_in_service_level: int
     abandoned: int
     short_abandoned: int
+    overflowed: int
     tickets_opened: int
     connection_rate: float | None
     service_level_rate: float | None
@@ -68,12 +71,21 @@ class KpiReportOut(BaseModel):
     total: KpiOut
 
 
+def kpi_definitions(request: Request, settings: Settings) -> KpiDefinitions:
+    """The definitions in force: the running service's (they follow a queues reload), else the file's."""
+    observability = getattr(request.app.state, "observability", None)
+    if observability is not None:
+        return observability.definitions
+    return KpiDefinitions.from_settings(settings, routing_config(settings).queues)
+
+
 @router.get(
     "/kpi",
     response_model=KpiReportOut,
     responses=text("text/csv", "JSON, or CSV with format=csv"),
 )
 def kpi(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     period: TimeRangeDep,
@@ -96,7 +108,7 @@ def kpi(
             ("query", "to"),
             f"at most {MAX_SPAN[interval].days} days per report with interval={interval.value}",
         )
-    definitions = KpiDefinitions.from_settings(settings)
+    definitions = kpi_definitions(request, settings)
     report = kpi_report(
         decided_calls(session, since, until, queue), definitions, since, until, interval, settings.timezone
     )

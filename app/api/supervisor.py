@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
+from agents.compliance import time_limit
 from agents.presence import AgentState, Cause, PresenceError
 from app.api.agents import DistributionDep
-from app.api.deps import SessionDep
+from app.api.deps import SessionDep, SettingsDep
 from app.api.errors import errors, unprocessable
 from app.api.limits import RowIdPath
 from app.db.models import Agent, BusyRequest, BusyRequestStatus, Role
@@ -45,7 +46,9 @@ class LiveAgentOut(BaseModel):
     seconds_in_state: float | None
     endpoint: str | None
     phone: str = Field(description="device state of the phone: NOT_INUSE, INUSE, UNAVAILABLE, ...")
-    limit_seconds: float | None = Field(description="what the current busy reason allows")
+    limit_seconds: float | None = Field(
+        description="how long the agent may stay in this state (the wallboard's rule, README)"
+    )
     over_limit_seconds: float
     authority: str | None = Field(description="busy: agent, approved or forced")
     open_incidents: list[str]
@@ -93,29 +96,33 @@ def _request_out(row: BusyRequest) -> BusyRequestOut:
 
 @router.get("/api/v1/supervisor/agents", response_model=list[LiveAgentOut])
 def live_agents(
-    user: SupervisorDep, session: SessionDep, service: DistributionDep, watch: WatchDep
+    user: SupervisorDep, session: SessionDep, service: DistributionDep, watch: WatchDep, settings: SettingsDep
 ) -> list[LiveAgentOut]:
     """Every logged-in agent with state and time in state; over-limit agents first, longest over first."""
     names: dict[str, str] = {row.id: row.name for row in session.execute(select(Agent.id, Agent.name))}
 
     def on_loop() -> list[LiveAgentOut]:
-        now = service.clock()
+        snapshot = service.snapshot()
+        now = snapshot.at
         rows = []
-        for agent in service.center.presence.agents.values():
+        for agent in snapshot.agents:
             if agent.state is AgentState.LOGGED_OUT:
                 continue
             status_ = watch.tracker.status(agent.agent_id, now)
+            seconds = agent.seconds_in_state(now) if agent.since else None
+            limit = time_limit(agent.state, status_, settings.wallboard_busy_limit_seconds)
+            over = max(0.0, (seconds or 0.0) - limit) if limit is not None else 0.0
             rows.append(
                 LiveAgentOut(
                     id=agent.agent_id,
-                    name=names.get(agent.agent_id, agent.agent_id),
+                    name=agent.name or names.get(agent.agent_id, agent.agent_id),
                     state=agent.state.value,
                     reason=agent.reason,
-                    seconds_in_state=round(now - agent.since, 3) if agent.since else None,
+                    seconds_in_state=round(seconds, 3) if seconds is not None else None,
                     endpoint=agent.endpoint,
                     phone=status_.phone,
-                    limit_seconds=status_.limit_seconds,
-                    over_limit_seconds=round(status_.over_limit_seconds, 3),
+                    limit_seconds=limit,
+                    over_limit_seconds=round(over, 3),
                     authority=status_.authority.value if status_.authority else None,
                     open_incidents=[i.kind.value for i in status_.open_incidents],
                 )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     DateTime,
     Dialect,
@@ -122,11 +123,17 @@ class Base(DeclarativeBase):
 
 
 class Agent(Base):
+    """An agent and its profile (see ``acd.views.AgentProfile``); the PIN only as a salted hash."""
+
     __tablename__ = "agents"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queues: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: every queue
+    skills: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # skill -> level 1-5
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)  # top-down / round-robin place
+    pin_hash: Mapped[str | None] = mapped_column(String(200))  # feature-code login at a phone
 
 
 class User(Base):

@@ -12,8 +12,7 @@ states, outcomes and incident kinds from fixed sets. No caller numbers and no ag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from enum import StrEnum
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -21,10 +20,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from acd import commands as cmd
-from acd.center import ContactCenter, Output
+from acd.center import Output
 from acd.queues_config import DestinationKind
+from acd.views import CenterSnapshot
+from agents.compliance import IncidentKind
 from agents.presence import AgentState
-from app.services.kpi import NATIONAL_SERVICE_LEVEL_SECONDS, Fate, KpiDefinitions
+from app.db.models import CallOutcome
+from app.services.kpi import NATIONAL_SERVICE_LEVEL_SECONDS, WAIT_FATES, Counted, Fate, KpiDefinitions
 from app.settings import Settings
 
 OTHER_QUEUE = "other"
@@ -32,28 +34,7 @@ WAIT_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0,
 TALK_BUCKETS = (15.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 
 
-class IncidentKind(StrEnum):
-    """Agent incidents. The first two come from distribution; the rest are unauthorized busy states."""
-
-    MISSED_OFFER = "missed_offer"  # the phone did not take an offered call
-    NO_ANSWER_LIMIT = "no_answer_limit"  # max-no-answer reached: the system set the agent busy
-    BUSY_OVER_LIMIT = "busy_over_limit"
-    BUSY_UNAPPROVED = "busy_unapproved"
-    BUSY_OVER_SHIFT_ALLOWANCE = "busy_over_shift_allowance"
-    PHONE_BUSY_WHILE_READY = "phone_busy_while_ready"
-    LEFT_POST = "left_post"  # the phone went away while logged in
-    OTHER = "other"
-
-
-UNAUTHORIZED_BUSY = frozenset(
-    {
-        IncidentKind.BUSY_OVER_LIMIT,
-        IncidentKind.BUSY_UNAPPROVED,
-        IncidentKind.BUSY_OVER_SHIFT_ALLOWANCE,
-        IncidentKind.PHONE_BUSY_WHILE_READY,
-        IncidentKind.LEFT_POST,
-    }
-)
+OTHER_KIND = "other"  # the label of an incident kind this exporter does not know
 
 #: KPI targets exported as ``hotline_kpi_target{kpi}`` so alert rules follow the configuration.
 TARGET_KPIS = ("connection_rate", "service_level_rate", "abandonment_rate", "oldest_wait_seconds")
@@ -67,12 +48,12 @@ class LinkView(Protocol):
 
 
 class CenterView(Protocol):
-    """What the live collector reads of the distribution service."""
+    """What the live views read of the distribution service: the core's snapshot, and the link."""
 
-    center: ContactCenter
     link: LinkView
 
     def clock(self) -> float: ...
+    def snapshot(self) -> CenterSnapshot: ...
 
 
 class _LiveCollector(Collector):
@@ -84,10 +65,11 @@ class _LiveCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         service, label = self._service, self._metrics.queue_label
-        engine, now = service.center.engine, service.clock()
+        snapshot = service.snapshot()
+        now = snapshot.at
         waiting: dict[str, int] = dict.fromkeys(self._metrics.queues, 0)
         oldest: dict[str, float] = dict.fromkeys(self._metrics.queues, 0.0)
-        for call in engine.waiting_calls():
+        for call in snapshot.calls:
             queue = label(call.queue)
             waiting[queue] = waiting.get(queue, 0) + 1
             oldest[queue] = max(oldest.get(queue, 0.0), now - call.enqueued_at)
@@ -106,7 +88,7 @@ class _LiveCollector(Collector):
         yield oldest_wait
 
         by_state = dict.fromkeys((s.value for s in AgentState), 0)
-        for agent in service.center.presence.agents.values():
+        for agent in snapshot.agents:
             by_state[agent.state.value] += 1
         agents = GaugeMetricFamily("hotline_agents", "Agents by presence state", labels=["state"])
         for state, count in by_state.items():
@@ -124,9 +106,10 @@ class _LiveCollector(Collector):
 class HotlineMetrics:
     """The hotline's metric families in a registry of their own, and the listener that feeds them."""
 
-    def __init__(self, definitions: KpiDefinitions, settings: Settings) -> None:
+    def __init__(self, definitions: KpiDefinitions, settings: Settings, queues: Iterable[str] = ()) -> None:
+        """``queues``: the configured queue names (the routing configuration), see :meth:`set_queues`."""
         self.definitions = definitions
-        self.queues = tuple(settings.queues)
+        self.queues: tuple[str, ...] = ()
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
         self.offered = Counter(
@@ -184,7 +167,7 @@ class HotlineMetrics:
             "hotline_tickets_opened", "Work orders opened (one per answered call)", ["queue"], registry=reg
         )
         self.incidents = Counter("hotline_agent_incidents", "Agent incidents by kind", ["kind"], registry=reg)
-        threshold = Gauge(
+        self._threshold = Gauge(
             "hotline_queue_service_level_seconds",
             "N of the queue's N-second connection rate",
             ["queue"],
@@ -193,23 +176,14 @@ class HotlineMetrics:
         target = Gauge(
             "hotline_kpi_target", "Configured KPI targets (rates are ratios 0..1)", ["kpi"], registry=reg
         )
-        for queue in (*self.queues, OTHER_QUEUE):
-            threshold.labels(queue).set(definitions.threshold(queue))
-            for counter in (
-                self.offered,
-                self.answered,
-                self.answered_in_sl,
-                self.abandoned,
-                self.overflowed,
-                self.tickets,
-            ):
-                counter.labels(queue)
-            self.short_abandoned.labels(queue)
-            for outcome in Fate:
-                self.wait.labels(queue, outcome.value)
-            self.talk.labels(queue)
-        for kind in IncidentKind:
-            self.incidents.labels(kind.value)
+        self.pin_failures = Counter(
+            "hotline_login_pin_failures",
+            "Feature-code logins refused for a wrong or missing PIN",
+            registry=reg,
+        )
+        for kind in (*IncidentKind, OTHER_KIND):
+            self.incidents.labels(str(kind))
+        self.set_queues(queues, definitions)
         target.labels("connection_rate").set(settings.kpi_target_connection_rate)
         target.labels("service_level_rate").set(settings.kpi_target_service_level)
         target.labels("abandonment_rate").set(settings.kpi_target_abandonment_rate)
@@ -217,6 +191,29 @@ class HotlineMetrics:
         # call id -> the queue it entered (its database record's queue), while waiting; then talking
         self._waiting: dict[str, str] = {}
         self._talking: dict[str, str] = {}
+
+    def set_queues(self, queues: Iterable[str], definitions: KpiDefinitions | None = None) -> None:
+        """Follow the routing configuration (at start and after every reload): its queue names are
+        the label values, every other queue counts as ``other``. Series of removed queues stay (the
+        counters must not go back), with their last threshold."""
+        if definitions is not None:
+            self.definitions = definitions
+        self.queues = tuple(sorted(set(queues)))
+        for queue in (*self.queues, OTHER_QUEUE):
+            self._threshold.labels(queue).set(self.definitions.threshold(queue))
+            for counter in (
+                self.offered,
+                self.answered,
+                self.answered_in_sl,
+                self.abandoned,
+                self.overflowed,
+                self.tickets,
+                self.short_abandoned,
+                self.talk,
+            ):
+                counter.labels(queue)
+            for fate in WAIT_FATES:
+                self.wait.labels(queue, fate.value)
 
     def queue_label(self, queue: str) -> str:
         return queue if queue in self.queues else OTHER_QUEUE
@@ -230,8 +227,11 @@ class HotlineMetrics:
 
     def record_incident(self, kind: str) -> None:
         """Count an agent incident (compliance rules call this too); unknown kinds count as ``other``."""
-        known = kind if kind in IncidentKind.__members__.values() else IncidentKind.OTHER
+        known = kind if kind in IncidentKind.__members__.values() else OTHER_KIND
         self.incidents.labels(str(known)).inc()
+
+    def record_pin_failure(self) -> None:
+        self.pin_failures.inc()
 
     def observe(self, output: Output) -> None:
         """The listener on the core's outputs (``DistributionService.listeners``)."""
@@ -243,34 +243,42 @@ class HotlineMetrics:
                     return
                 entered = self._waiting.pop(call_id, None) or output.queue
                 self._talking[call_id] = entered
-                queue, wait = self.queue_label(entered), answered_at - enqueued_at
-                self.offered.labels(queue).inc()
-                self.answered.labels(queue).inc()
-                if self.definitions.in_service_level(entered, wait):
-                    self.answered_in_sl.labels(queue).inc()
-                self.wait.labels(queue, Fate.ANSWERED.value).observe(wait)
-                self.tickets.labels(queue).inc()  # every answered call opens exactly one ticket
+                self._count(entered, CallOutcome.answered, answered_at - enqueued_at)
+                self.tickets.labels(self.queue_label(entered)).inc()  # every answered call opens one
             case cmd.CallFinished(call_id=call_id, answered_at=answered_at, at=at):
                 entered = self._talking.pop(call_id, None)
                 if entered is not None:
                     self.talk.labels(self.queue_label(entered)).observe(at - answered_at)
             case cmd.CallAbandoned(call_id=call_id, enqueued_at=enqueued_at, at=at):
-                queue = self.queue_label(self._waiting.pop(call_id, None) or output.queue)
-                wait = at - enqueued_at
-                fate = self.definitions.abandon_fate(wait)
-                if self.definitions.is_short_abandon(wait):
-                    self.short_abandoned.labels(queue).inc()
-                if fate is Fate.ABANDONED:
-                    self.offered.labels(queue).inc()
-                    self.abandoned.labels(queue).inc()
-                self.wait.labels(queue, fate.value).observe(wait)
-            case cmd.CallOverflowed(call_id=call_id, destination=destination):
+                entered = self._waiting.pop(call_id, None) or output.queue
+                self._count(entered, CallOutcome.abandoned, at - enqueued_at)
+            case cmd.CallOverflowed(call_id=call_id, destination=destination, enqueued_at=enqueued_at, at=at):
                 if destination.kind is not DestinationKind.QUEUE:
                     # left the hotline's queues unanswered: offered, and not connected
-                    queue = self.queue_label(self._waiting.pop(call_id, None) or output.queue)
-                    self.offered.labels(queue).inc()
-                    self.overflowed.labels(queue).inc()
+                    entered = self._waiting.pop(call_id, None) or output.queue
+                    self._count(entered, CallOutcome.overflowed, at - enqueued_at)
             case cmd.AgentMissedOffer():
                 self.incidents.labels(IncidentKind.MISSED_OFFER.value).inc()
             case cmd.AgentExhaustedNoAnswer():
                 self.incidents.labels(IncidentKind.NO_ANSWER_LIMIT.value).inc()
+
+    def _count(self, entered: str, outcome: CallOutcome, wait: float) -> None:
+        """Count a decided call by the KPI rules (:meth:`KpiDefinitions.count`, shared with reports)."""
+        counted: Counted | None = self.definitions.count(entered, outcome, wait)
+        if counted is None:
+            return
+        queue = self.queue_label(entered)
+        if counted.offered:
+            self.offered.labels(queue).inc()
+        if counted.short_abandon:
+            self.short_abandoned.labels(queue).inc()
+        if counted.fate is Fate.ANSWERED:
+            self.answered.labels(queue).inc()
+            if counted.in_service_level:
+                self.answered_in_sl.labels(queue).inc()
+        elif counted.fate is Fate.ABANDONED:
+            self.abandoned.labels(queue).inc()
+        elif counted.fate is Fate.OVERFLOWED:
+            self.overflowed.labels(queue).inc()
+        if counted.fate in WAIT_FATES:
+            self.wait.labels(queue, counted.fate.value).observe(counted.wait)

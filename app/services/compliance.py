@@ -305,10 +305,6 @@ class ComplianceStore:
         with self._sessions() as session:
             return verify_chain(session)
 
-    def agent_exists(self, agent_id: str) -> bool:
-        with self._sessions() as session:
-            return session.get(Agent, agent_id) is not None
-
     def daily(
         self, day: date, tz: ZoneInfo, now: datetime, agent_ids: Sequence[str] | None
     ) -> list[DailyRow]:

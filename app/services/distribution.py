@@ -23,6 +23,7 @@ from acd import events as ev
 from acd.ami import AmiError, AmiLink, AmiNotConnected, AmiTimeout
 from acd.center import ContactCenter, Output
 from acd.queues_config import DEFAULT_PRIORITY_STEP, DestinationKind, QueueConfig
+from acd.views import AgentProfile, AgentSnapshot, CenterSnapshot
 from agents.presence import AgentState, Cause, PresenceError, Transition
 from app.services import telephony
 from app.services.writer import StorageWriter
@@ -119,6 +120,7 @@ class DistributionService:
         # not raise or block.
         self.listeners: list[Callable[[Output], None]] = []  # every core output, after it is carried out
         self.event_observers: list[Callable[[Mapping[str, str]], None]] = []  # every AMI event
+        self.queue_observers: list[Callable[[tuple[QueueConfig, ...]], None]] = []  # every queue reload
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -184,14 +186,28 @@ class DistributionService:
 
     def agent_at(self, endpoint: str) -> str | None:
         """The agent logged in at this endpoint, if any."""
-        for agent in self.center.presence.agents.values():
-            if agent.endpoint == endpoint:
-                return agent.agent_id
-        return None
+        return self.center.agent_at(endpoint)
+
+    def set_profiles(self, profiles: list[AgentProfile], *, replace: bool = False) -> None:
+        """Apply agent profiles now; no waiting call or ringing offer is dropped."""
+        self._apply(self.center.set_profiles(profiles, self.clock(), replace=replace))
+
+    # -- reads for the live views (on the event loop) ---------------------------------------------
+
+    def snapshot(self) -> CenterSnapshot:
+        return self.center.snapshot(self.clock())
+
+    def agent(self, agent_id: str) -> AgentSnapshot:
+        return self.center.agent(agent_id)
 
     def reload_queues(self, queues: tuple[QueueConfig, ...]) -> None:
         """Apply new queue definitions; waiting calls are kept (see ``ContactCenter.reconfigure``)."""
         self._apply(self.center.reconfigure(queues, self.clock()))
+        for observer in self.queue_observers:
+            try:
+                observer(queues)
+            except Exception:
+                log.exception("queue observer failed")
         log.info("queues reloaded", extra={"queues": [q.name for q in queues]})
 
     # -- AMI events -------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -31,11 +31,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from acd.queues_config import DEFAULT_SERVICE_LEVEL, QueueConfig
 from app.db.models import Call, CallOutcome, Ticket
 from app.settings import Settings
 
 #: The 15-second standard (GB/T 33358-2016): always a bucket edge of the wait histogram.
-NATIONAL_SERVICE_LEVEL_SECONDS = 15.0
+NATIONAL_SERVICE_LEVEL_SECONDS = DEFAULT_SERVICE_LEVEL
 
 
 class Fate(StrEnum):
@@ -44,25 +45,49 @@ class Fate(StrEnum):
     ANSWERED = "answered"
     ABANDONED = "abandoned"
     SHORT_ABANDONED = "short_abandoned"  # a short abandon the center leaves out of offered
+    OVERFLOWED = "overflowed"  # sent on unanswered: voicemail, callback request, message
+
+
+#: The outcomes the wait histogram distinguishes (an overflowed call's wait is the queue's max wait).
+WAIT_FATES = (Fate.ANSWERED, Fate.ABANDONED, Fate.SHORT_ABANDONED)
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """How one decided call counts: the rules, in one place, for the reports and the metrics."""
+
+    fate: Fate
+    wait: float  # queue entry to answer, hang-up or overflow
+    offered: bool
+    in_service_level: bool
+    short_abandon: bool  # counted apart whether or not it is offered
 
 
 @dataclass(frozen=True, slots=True)
 class KpiDefinitions:
-    """The configurable parts of the KPI definitions."""
+    """The configurable parts of the KPI definitions.
 
-    service_level_seconds: float = NATIONAL_SERVICE_LEVEL_SECONDS
+    The N of a queue's N-second rate is the queue's own ``service_level`` (the queues file): the
+    one setting ``/queues``, the metrics, the reports and the wallboard all use. A queue no longer
+    configured is measured with the default N.
+    """
+
+    service_level_seconds: float = DEFAULT_SERVICE_LEVEL  # for queues not (or no longer) configured
     queue_service_level_seconds: Mapping[str, float] = field(default_factory=dict)
     short_abandon_seconds: float = 5.0
     exclude_short_abandons: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> KpiDefinitions:
+    def from_settings(cls, settings: Settings, queues: Iterable[QueueConfig] = ()) -> KpiDefinitions:
         return cls(
-            service_level_seconds=settings.kpi_service_level_seconds,
-            queue_service_level_seconds=dict(settings.kpi_queue_service_level_seconds),
+            queue_service_level_seconds={q.name: q.service_level for q in queues},
             short_abandon_seconds=settings.kpi_short_abandon_seconds,
             exclude_short_abandons=settings.kpi_exclude_short_abandons,
         )
+
+    def with_queues(self, queues: Iterable[QueueConfig]) -> KpiDefinitions:
+        """The same definitions for a reloaded queue configuration."""
+        return replace(self, queue_service_level_seconds={q.name: q.service_level for q in queues})
 
     def threshold(self, queue: str) -> float:
         """N of the queue's N-second connection rate."""
@@ -78,6 +103,20 @@ class KpiDefinitions:
 
     def in_service_level(self, queue: str, wait: float) -> bool:
         return wait <= self.threshold(queue)
+
+    def count(self, queue: str, outcome: CallOutcome, wait: float) -> Counted | None:
+        """How a call of ``queue`` that left it with ``outcome`` after ``wait`` seconds counts.
+
+        ``None`` for an outcome that is not a fate yet (waiting, ringing).
+        """
+        if outcome is CallOutcome.answered:
+            return Counted(Fate.ANSWERED, wait, True, self.in_service_level(queue, wait), False)
+        if outcome is CallOutcome.abandoned:
+            fate = self.abandon_fate(wait)
+            return Counted(fate, wait, fate is Fate.ABANDONED, False, self.is_short_abandon(wait))
+        if outcome is CallOutcome.overflowed:
+            return Counted(Fate.OVERFLOWED, wait, True, False, False)
+        return None
 
     def describe(self) -> dict[str, object]:
         return {
@@ -103,23 +142,19 @@ class KpiTotals:
     talk_seconds: float = 0.0
     calls_ended_after_answer: int = 0
 
-    def add_answered(self, in_service_level: bool, wait: float, ticket: bool) -> None:
-        self.offered += 1
-        self.answered += 1
-        self.answered_in_service_level += in_service_level
-        self.answered_wait_seconds += wait
-        self.tickets_opened += ticket
-
-    def add_abandoned(self, fate: Fate, short: bool) -> None:
-        self.short_abandoned += short
-        if fate is Fate.ABANDONED:
-            self.offered += 1
+    def add(self, counted: Counted, ticket: bool = False) -> None:
+        """Count one decided call (see :meth:`KpiDefinitions.count`)."""
+        self.offered += counted.offered
+        self.short_abandoned += counted.short_abandon
+        if counted.fate is Fate.ANSWERED:
+            self.answered += 1
+            self.answered_in_service_level += counted.in_service_level
+            self.answered_wait_seconds += counted.wait
+            self.tickets_opened += ticket
+        elif counted.fate is Fate.ABANDONED:
             self.abandoned += 1
-
-    def add_overflowed(self) -> None:
-        """Offered and not connected: the citizen did not reach a person."""
-        self.offered += 1
-        self.overflowed += 1
+        elif counted.fate is Fate.OVERFLOWED:
+            self.overflowed += 1  # offered and not connected: the citizen did not reach a person
 
     def add_talk(self, seconds: float) -> None:
         self.talk_seconds += seconds
@@ -194,16 +229,17 @@ class CallFacts:
 
 def add_call(totals: KpiTotals, call: CallFacts, definitions: KpiDefinitions) -> None:
     """Count one call into ``totals`` by the same rules the live metrics use."""
-    if call.outcome is CallOutcome.answered and call.answered_at is not None:
-        wait = (call.answered_at - call.enqueued_at).total_seconds()
-        totals.add_answered(definitions.in_service_level(call.queue, wait), wait, call.has_ticket)
-        if call.ended_at is not None:
-            totals.add_talk((call.ended_at - call.answered_at).total_seconds())
-    elif call.outcome is CallOutcome.abandoned and call.ended_at is not None:
-        wait = (call.ended_at - call.enqueued_at).total_seconds()
-        totals.add_abandoned(definitions.abandon_fate(wait), definitions.is_short_abandon(wait))
-    elif call.outcome is CallOutcome.overflowed:
-        totals.add_overflowed()
+    left_at = call.answered_at if call.outcome is CallOutcome.answered else call.ended_at
+    if left_at is None:
+        if call.outcome is not CallOutcome.overflowed:
+            return
+        left_at = call.enqueued_at
+    counted = definitions.count(call.queue, call.outcome, (left_at - call.enqueued_at).total_seconds())
+    if counted is None:
+        return
+    totals.add(counted, call.has_ticket)
+    if counted.fate is Fate.ANSWERED and call.ended_at is not None and call.answered_at is not None:
+        totals.add_talk((call.ended_at - call.answered_at).total_seconds())
 
 
 def decided_calls(

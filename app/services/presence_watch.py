@@ -33,6 +33,7 @@ from agents.compliance import (
     TakeOutOfService,
 )
 from agents.compliance import Output as RuleOutput
+from agents.login_guard import LoginGuard
 from agents.presence import Cause, PresenceError, Transition
 from app.services.compliance import ComplianceStore
 from app.services.distribution import DistributionService
@@ -63,14 +64,27 @@ def load_busy_config(path: str | None) -> BusyConfig:
 
 
 class PresenceWatch:
-    def __init__(self, distribution: DistributionService, store: ComplianceStore, config: BusyConfig) -> None:
+    def __init__(
+        self,
+        distribution: DistributionService,
+        store: ComplianceStore,
+        config: BusyConfig,
+        *,
+        login_check: Callable[[str, str], str] | None = None,
+    ) -> None:
+        """``login_check(agent_id, pin)``: "ok" or why not (see ``PinCheck``); blocking, run in a
+        thread. Without one, no agent can log in from a phone."""
         self.distribution = distribution
         self.store = store
         self.config = config
         self.tracker = ComplianceTracker(config)
+        self.login_check = login_check
+        self.login_guard = LoginGuard(self.tracker.new_incident_id)
         #: Called on the event loop with every incident opened or closed (metrics hook it here).
         #: Must not raise or block.
         self.incident_listeners: list[Callable[[Incident], None]] = []
+        #: Called on the event loop for every feature-code login refused for its PIN.
+        self.pin_failure_listeners: list[Callable[[], None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         distribution.listeners.append(self._on_output)
@@ -106,7 +120,7 @@ class PresenceWatch:
     def _on_output(self, output: CoreOutput) -> None:
         if not isinstance(output, Transition):
             return
-        endpoint = self.distribution.center.presence.get(output.agent_id).endpoint
+        endpoint = self.distribution.agent(output.agent_id).endpoint
         self.distribution.writer.submit("transition", lambda: self.store.record_transition(output, endpoint))
         self._take(self.tracker.transition(output, endpoint))
 
@@ -152,7 +166,8 @@ class PresenceWatch:
         arg = (msg.get("Arg") or "").strip()
         endpoint = (msg.get("Endpoint") or "").strip()
         result = await self._feature_result(action, arg, endpoint)
-        log.info("feature code %s %s from %s: %s", action, arg, endpoint, result)
+        shown = arg.partition("*")[0] if action == "login" else arg  # never log a PIN
+        log.info("feature code %s %s from %s: %s", action, shown, endpoint, result)
         if not channel:
             return
         try:
@@ -170,13 +185,7 @@ class PresenceWatch:
         service = self.distribution
         try:
             if action == "login":
-                if not arg or not await asyncio.to_thread(self.store.agent_exists, arg):
-                    return "unknown_agent"
-                holder = service.agent_at(endpoint)
-                if holder is not None and holder != arg:
-                    return "phone_in_use"
-                service.log_in(arg, endpoint, Cause.AGENT, actor)
-                return "ok"
+                return await self._login(arg, endpoint, actor)
             agent_id = service.agent_at(endpoint)
             if agent_id is None:
                 return "not_logged_in"
@@ -198,6 +207,32 @@ class PresenceWatch:
                 return "unknown_code"
         except PresenceError:
             return "refused"
+        return "ok"
+
+    async def _login(self, arg: str, endpoint: str, actor: str) -> str:
+        """``<agent id>*<PIN>``: log the agent in at this phone if the PIN is its own."""
+        agent_id, _, pin = arg.partition("*")
+        if not agent_id:
+            return "unknown_agent"
+        if self.login_check is None:
+            return "no_pin"
+        checked = await asyncio.to_thread(self.login_check, agent_id, pin)
+        now = self.clock()
+        if checked == "wrong_pin":
+            for listener in self.pin_failure_listeners:
+                try:
+                    listener()
+                except Exception:
+                    log.exception("PIN failure listener failed")
+            self._take(self.login_guard.failure(agent_id, endpoint, now))
+            return "wrong_pin"
+        if checked != "ok":
+            return checked
+        holder = self.distribution.agent_at(endpoint)
+        if holder is not None and holder != agent_id:
+            return "phone_in_use"
+        self._take(self.login_guard.success(agent_id, now))
+        self.distribution.log_in(agent_id, endpoint, Cause.AGENT, actor)
         return "ok"
 
     # -- rules' output --------------------------------------------------------------------------
@@ -244,14 +279,16 @@ class PresenceWatch:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        deadline = self.tracker.next_deadline()
+        deadlines = [d for d in (self.tracker.next_deadline(), self.login_guard.next_deadline()) if d]
+        deadline = min(deadlines, default=None)
         if deadline is not None:
             delay = max(0.0, deadline - self.clock())
             self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
 
     def _tick(self) -> None:
         self._timer = None
-        self._take(self.tracker.tick(self.clock()))
+        now = self.clock()
+        self._take(self.tracker.tick(now) + self.login_guard.tick(now))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from acd import commands as cmd
 from acd.center import Output
+from agents.compliance import AgentCompliance, time_limit
 from agents.presence import AgentState
 from app.observability.metrics import CenterView
 from app.services.kpi import KpiDefinitions, KpiTotals, today_bounds, today_totals
@@ -34,8 +35,8 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: States whose length the center limits: the wallboard highlights an agent in one for too long.
-LIMITED_STATES = frozenset({AgentState.BUSY, AgentState.NOT_READY, AgentState.LOGGED_IN})
+#: Without the compliance tracker (tests, tools): no busy reason has a limit of its own.
+NO_COMPLIANCE = AgentCompliance(None, 0.0, (), None, "")
 _KPI_EVENTS = (cmd.CallAnswered, cmd.CallAbandoned, cmd.CallFinished)
 #: Snapshots are coalesced: at most one per this many seconds, however busy the center is.
 PUBLISH_SPACING = 0.1
@@ -52,58 +53,59 @@ def build_snapshot(
     settings: Settings,
     definitions: KpiDefinitions,
     kpis: KpiTotals | None,
-    busy_limits: Mapping[str, float] | None = None,
+    compliance: Callable[[str, float], AgentCompliance] | None = None,
 ) -> dict[str, Any]:
     """The wallboard's picture of the center now (read on the event loop, where the core runs).
 
-    An agent is *over limit* past its busy reason's own limit (``busy_limits``, from the busy-reasons
-    file), or past ``wallboard_busy_limit_seconds`` in a state or reason without one.
+    An agent is *over limit* by the one rule the supervisor view uses too
+    (:func:`agents.compliance.time_limit`): its busy reason's own limit or what is left of the
+    reason's shift allowance (``compliance``: the tracker's status), else
+    ``wallboard_busy_limit_seconds`` for busy without a limit, not ready and logged in.
     """
-    limits = busy_limits or {}
-    center, now = service.center, service.clock()
-    engine, presence = center.engine, center.presence
+    snapshot = service.snapshot()
+    now = snapshot.at
     queues = []
-    for name in sorted(engine.queues):
+    for queue in snapshot.queues:
         calls = [
             {
                 "id": c.call_id,
-                "state": c.state.value,
+                "state": c.state,
                 "priority": c.priority,
-                "offered_to": c.agent_id,
+                "offered_to": c.offered_to,
                 "enqueued_at": c.enqueued_at,
                 "wait_seconds": round(now - c.enqueued_at, 3),
             }
-            for c in engine.waiting_calls(name)
+            for c in queue.calls
         ]
         queues.append(
             {
-                "name": name,
+                "name": queue.name,
                 "calls_waiting": len(calls),
                 "oldest_wait_seconds": max((c["wait_seconds"] for c in calls), default=0.0),
-                "service_level_seconds": definitions.threshold(name),
-                "agents_available": engine.staffed(name),
+                "service_level_seconds": queue.config.service_level,
+                "agents_available": queue.agents_available,
                 "calls": calls,
             }
         )
     agents = []
     by_state = dict.fromkeys((s.value for s in AgentState), 0)
-    for agent in presence.agents.values():
+    for agent in snapshot.agents:
         by_state[agent.state.value] += 1
         if agent.state is AgentState.LOGGED_OUT:
             continue
-        in_state = max(0.0, now - agent.since)
-        limit = settings.wallboard_busy_limit_seconds
-        if agent.state is AgentState.BUSY and agent.reason in limits:
-            limit = limits[agent.reason]
+        in_state = agent.seconds_in_state(now)
+        status = compliance(agent.agent_id, now) if compliance is not None else NO_COMPLIANCE
+        limit = time_limit(agent.state, status, settings.wallboard_busy_limit_seconds)
         agents.append(
             {
                 "id": agent.agent_id,
+                "name": agent.name or agent.agent_id,
                 "state": agent.state.value,
                 "reason": agent.reason,
                 "since": agent.since,
                 "seconds_in_state": round(in_state, 3),
-                "limit_seconds": limit if agent.state in LIMITED_STATES else None,
-                "over_limit": agent.state in LIMITED_STATES and in_state > limit,
+                "limit_seconds": limit,
+                "over_limit": limit is not None and in_state > limit,
             }
         )
     agents.sort(key=lambda a: (not a["over_limit"], a["id"]))
@@ -224,10 +226,10 @@ class WallboardPublisher:
         hub: WallboardHub,
         *,
         storage_settled: Callable[[], Any] | None = None,
-        busy_limits: Mapping[str, float] | None = None,
+        compliance: Callable[[str, float], AgentCompliance] | None = None,
     ) -> None:
         self.service = service
-        self.busy_limits = dict(busy_limits or {})
+        self.compliance = compliance
         self.settings = settings
         self.definitions = definitions
         self.sessions = sessions
@@ -247,7 +249,11 @@ class WallboardPublisher:
             self._kpis_stale.set()
 
     def snapshot(self) -> dict[str, Any]:
-        return build_snapshot(self.service, self.settings, self.definitions, self.kpis, self.busy_limits)
+        return build_snapshot(self.service, self.settings, self.definitions, self.kpis, self.compliance)
+
+    def changed(self) -> None:
+        """Something on the board changed outside the core's outputs (a reload): publish again."""
+        self._dirty.set()
 
     def start(self) -> None:
         self._redis = aioredis.from_url(self.settings.redis_url)

@@ -93,7 +93,7 @@ function renderQueues() {
 function renderAgents() {
   const t = now();
   const rows = snapshot.agents.map((agent) => el("tr", { class: agent.over_limit ? "over-limit" : "", "data-agent": agent.id },
-    el("td", {}, agent.id),
+    el("td", {}, agent.name && agent.name !== agent.id ? `${agent.name} (${agent.id})` : agent.id),
     el("td", {}, el("span", { class: `state ${agent.state}` }, agent.state.replace("_", " "))),
     el("td", {}, agent.reason || ""),
     el("td", { class: "num" }, duration(t - agent.since))));

@@ -43,7 +43,10 @@ class Center:
 
     def __init__(self, settings: Settings, recorder: CallRecorder) -> None:
         self.core = ContactCenter([QueueConfig(q) for q in settings.queues])
-        self.metrics = HotlineMetrics(KpiDefinitions.from_settings(settings), settings)
+        configs = [QueueConfig(q) for q in settings.queues]
+        self.metrics = HotlineMetrics(
+            KpiDefinitions.from_settings(settings, configs), settings, settings.queues
+        )
         self.recorder = recorder
         self.agents = 0
 
@@ -178,3 +181,21 @@ def test_only_supervisors_and_bounded_periods(
     assert api.get("/api/v1/reports/kpi", params={"interval": "week"}, headers=supervisor).status_code == 422
     today = api.get("/api/v1/reports/kpi", headers=supervisor).json()
     assert today["interval"] == "day" and today["total"]["offered"] == 0
+
+
+def test_the_json_report_has_every_column_of_the_csv_including_overflowed(
+    api: TestClient, supervisor: dict[str, str], sessions: sessionmaker[Session], kpi_settings: Settings
+) -> None:
+    recorder = CallRecorder(sessions)
+    center = Center(kpi_settings, recorder)
+    center.answered("a", T0.timestamp() + 60, wait=2, talk=30)
+    recorder.call_waiting("o", "general", "13800138001", 0, T0 + timedelta(minutes=5))
+    recorder.call_overflowed("o", T0 + timedelta(minutes=10), "callback", "max_wait")
+    day = {"from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z"}
+    total = api.get("/api/v1/reports/kpi", params=day, headers=supervisor).json()["total"]
+    [*_, csv_total] = csv.DictReader(
+        io.StringIO(api.get("/api/v1/reports/kpi", params={**day, "format": "csv"}, headers=supervisor).text)
+    )
+    assert set(csv_total) - {"start", "end"} <= set(total)
+    assert (total["overflowed"], csv_total["overflowed"]) == (1, "1")
+    assert total["offered"] == 2 and total["connection_rate"] == 0.5

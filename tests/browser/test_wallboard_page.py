@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -128,3 +129,20 @@ def test_the_page_runs_under_its_content_security_policy(browser: WebDriver, cen
     WebDriverWait(browser, 10).until(ec.text_to_be_present_in_element((By.ID, "link"), "live"))
     blocked = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
     assert blocked == []
+
+
+def test_agents_appear_by_name(browser: WebDriver, center: Center) -> None:
+    headers = {"Authorization": f"Bearer {center.token('sup')}"}
+    put = httpx.put(
+        f"{center.owner.base_url}/api/v1/agent-profiles/1003", json={"name": "王芳"}, headers=headers
+    )
+    assert put.status_code == 200, put.text
+    _sign_in(browser, center)
+    center.agent("1003", "login", endpoint="agent3")
+    try:
+        row = 'tr[data-agent="1003"]'
+        WebDriverWait(browser, 5).until(
+            ec.text_to_be_present_in_element((By.CSS_SELECTOR, row), "王芳 (1003)")
+        )
+    finally:
+        center.agent("1003", "logout")

@@ -26,6 +26,7 @@ from tests.waiting import wait_until
 pytestmark = pytest.mark.e2e
 
 AGENT, ENDPOINT, IP = "1001", "agent1", "127.0.0.3"
+PIN = "8642"  # the agent's phone PIN (feature-code login)
 BREAK_LIMIT = 3.0  # seconds (limit_minutes = 0.05)
 LEFT_POST_GRACE = 2.0
 PERSONAL_CALL_GRACE = 3.0  # longer than a feature-code call that ends "ready"
@@ -56,6 +57,7 @@ def service(
     with database("sqlite", workdir) as url:
         svc = HotlineService(local_asterisk, url, workdir, busy_reasons_file=str(reasons))
         svc.create_users([AGENT])
+        svc.cli("agents", "set", AGENT, "--pin-stdin", stdin=f"{PIN}\n")
         svc.start()
         try:
             yield svc
@@ -106,7 +108,7 @@ async def test_feature_codes_change_the_state_and_are_answered(
     try:
         await ami.login(local_asterisk.ami_username, local_asterisk.ami_secret)
         expected = [
-            (f"*21{AGENT}", ("logged_in", "")),
+            (f"*21{AGENT}*{PIN}", ("logged_in", "")),
             ("*23", ("ready", "")),
             ("*221", ("busy", "break")),
             ("*229", ("busy", "break")),  # unknown reason code: refused, nothing changes

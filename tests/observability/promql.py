@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 
 from acd.center import ContactCenter
+from acd.views import CenterSnapshot
 from app.observability.metrics import HotlineMetrics
 from app.services.kpi import KpiDefinitions
 from app.settings import Settings
@@ -48,11 +49,14 @@ class _Service:
     def clock(self) -> float:
         return 0.0
 
+    def snapshot(self) -> CenterSnapshot:
+        return self.center.snapshot(0.0)
+
 
 def exported_names() -> set[str]:
     """Every sample name the exporter writes (``_total``, ``_bucket``... included)."""
     settings = Settings()
-    metrics = HotlineMetrics(KpiDefinitions.from_settings(settings), settings)
+    metrics = HotlineMetrics(KpiDefinitions.from_settings(settings), settings, ["general"])
     metrics.attach(_Service(ContactCenter([]), _Link()))
     families = text_string_to_metric_families(metrics.render().decode())
     return {sample.name for family in families for sample in family.samples}

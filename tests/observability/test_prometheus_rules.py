@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from app.observability.metrics import UNAUTHORIZED_BUSY, HotlineMetrics
+from agents.compliance import UNAUTHORIZED_BUSY
+from app.observability.metrics import HotlineMetrics
 from app.services.kpi import KpiDefinitions
 from app.settings import Settings
 from tests.observability.conftest import ROOT, RULES, recorded_names
@@ -55,7 +56,7 @@ def test_rules_use_only_exported_metrics_and_recorded_names() -> None:
 
 
 def test_the_15_second_bucket_label_is_what_the_exporter_writes() -> None:
-    text = HotlineMetrics(KpiDefinitions(), Settings()).render().decode()
+    text = HotlineMetrics(KpiDefinitions(), Settings(), ["general"]).render().decode()
     assert 'hotline_call_wait_seconds_bucket{le="15.0",outcome="answered",queue="general"}' in text
     assert 'le="15.0"' in (ROOT / "prometheus" / "rules" / "hotline-recording.yml").read_text()
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from acd import events as ev
 from acd.center import ContactCenter, Output
 from acd.engine import QueueConfig
+from acd.views import AgentProfile, CenterSnapshot
+from agents.compliance import UNAUTHORIZED_BUSY, IncidentKind
 from agents.presence import Cause
-from app.observability.metrics import UNAUTHORIZED_BUSY, HotlineMetrics, IncidentKind
+from app.observability.metrics import HotlineMetrics
 from app.services.kpi import KpiDefinitions
 from app.settings import Settings
 
@@ -36,6 +37,9 @@ class Harness:
 
     def clock(self) -> float:
         return self.now
+
+    def snapshot(self) -> CenterSnapshot:
+        return self.center.snapshot(self.now)
 
     def feed(self, outputs: list[Output]) -> list[Output]:
         for output in outputs:
@@ -66,10 +70,13 @@ class Harness:
         return 0.0 if found is None else found
 
 
-def harness(queues: tuple[str, ...] = ("general",), **kpi: object) -> Harness:
-    settings = Settings(queues=list(queues), **kpi)
-    metrics = HotlineMetrics(KpiDefinitions.from_settings(settings), settings)
-    h = Harness(metrics, ContactCenter([QueueConfig(q) for q in queues]))
+def harness(
+    queues: tuple[str, ...] = ("general",), service_levels: dict[str, float] | None = None, **kpi: object
+) -> Harness:
+    settings = Settings(**kpi)
+    configs = [QueueConfig(q, service_level=(service_levels or {}).get(q, 15.0)) for q in queues]
+    metrics = HotlineMetrics(KpiDefinitions.from_settings(settings, configs), settings, queues)
+    h = Harness(metrics, ContactCenter(configs))
     metrics.attach(h)
     return h
 
@@ -91,7 +98,7 @@ def test_answered_call_counts_once_with_its_wait_and_talk_time() -> None:
 
 
 def test_service_level_threshold_is_inclusive_and_per_queue() -> None:
-    h = harness(("general", "vip"), kpi_queue_service_level_seconds={"vip": 5})
+    h = harness(("general", "vip"), service_levels={"vip": 5})
     for call_id, queue, wait in (("g1", "general", 15), ("g2", "general", 15.5), ("v1", "vip", 6)):
         h.arrive(call_id, 2000, queue)
         h.agent_ready(f"a-{call_id}", 2000 + wait)
@@ -158,7 +165,7 @@ def test_a_call_counts_under_the_queue_it_entered() -> None:
     h = harness(("general",))
     h.arrive("c1", 0, queue="unconfigured")
     h.agent_ready("1001", 1)
-    h.center.agent_queues["1001"] = frozenset({"unconfigured"})
+    h.feed(h.center.set_profiles([AgentProfile("1001", queues=frozenset({"unconfigured"}))], h.now))
     h.feed(h.center.make_ready("1001", 1, A, "1001"))
     h.answer("c1", 2)
     assert h.value("hotline_calls_answered_total", queue="other") == 1  # bounded label values
@@ -215,18 +222,23 @@ def test_exposition_has_the_issue_families_and_no_unbounded_labels() -> None:
             assert set(sample.labels) <= {"queue", "outcome", "state", "kind", "kpi", "le"}, sample
 
 
-def test_incident_kinds_match_the_compliance_rules() -> None:
-    compliance = pytest.importorskip("agents.compliance")
-    assert {k.value for k in compliance.IncidentKind} == {k.value for k in UNAUTHORIZED_BUSY}
+def test_every_incident_kind_has_its_series_and_unknown_kinds_count_as_other() -> None:
+    h = harness()
+    for kind in IncidentKind:
+        assert h.value("hotline_agent_incidents_total", kind=kind.value) == 0
+    h.metrics.record_incident(IncidentKind.LOGIN_PIN_FAILURES.value)
+    h.metrics.record_incident("from_the_future")
+    assert h.value("hotline_agent_incidents_total", kind="login_pin_failures") == 1
+    assert h.value("hotline_agent_incidents_total", kind="other") == 1
     assert IncidentKind.MISSED_OFFER not in UNAUTHORIZED_BUSY
 
 
 def test_a_call_overflowing_to_a_message_is_offered_and_not_answered() -> None:
     from acd.queues_config import Destination, DestinationKind
 
-    settings = Settings(queues=["general"])
-    metrics = HotlineMetrics(KpiDefinitions.from_settings(settings), settings)
+    settings = Settings()
     queue = QueueConfig("general", max_wait=30, overflow=Destination(DestinationKind.MESSAGE, "vm-goodbye"))
+    metrics = HotlineMetrics(KpiDefinitions.from_settings(settings, [queue]), settings, ["general"])
     h = Harness(metrics, ContactCenter([queue]))
     metrics.attach(h)
     h.arrive("c1", 1000)
