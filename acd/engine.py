@@ -23,6 +23,11 @@ Rules:
   set it busy. A busy or rejecting phone only waits ``busy_delay``/``reject_delay`` seconds
   (``AgentOfferDelayed``). An offer whose result never comes (the AMI link died) is taken back after
   its ring timeout plus a grace period, so no caller is stranded.
+- **One leg at a time.** An agent is offered no new call while Asterisk may still hold the leg of
+  its previous one: after the core withdrew an offer (``HangUpOffer``: the caller left, the offer
+  timed out) or the caller ended an answered call, the agent waits for ``AgentLegGone`` (or
+  ``LEG_GONE_TIMEOUT`` seconds, if that report is lost; a resync settles it too). ``OfferFailed``
+  and ``AgentLegEnded`` already mean the leg is gone.
 - **Wrap-up** per queue; saying ready during it ends it early.
 - **Overflow.** A call waiting ``max_wait`` seconds in its queue (a call being offered finishes its
   ring first), or a call arriving while no agent serving the queue is available when the queue says
@@ -64,6 +69,7 @@ from acd.queues_config import (
 from acd.views import CallSnapshot
 
 OFFER_GRACE_SECONDS = 5.0
+LEG_GONE_TIMEOUT = 5.0  # a leg whose Hangup was never reported stops blocking its agent after this
 AHT_WEIGHT = 1 / 8
 MAX_OVERFLOW_HOPS = 8  # queue-to-queue overflow chains stop here; the call then waits where it is
 
@@ -118,12 +124,16 @@ class Agent:
     talk_time: float = 0.0
     no_answer_streak: int = 0
     not_before: float | None = None  # busy/reject delay: no offer before this time
+    leg: str | None = None  # offer whose agent leg Asterisk has not reported gone yet
+    leg_deadline: float | None = None
     levels: dict[str, int] = field(default_factory=dict)  # queue -> level it serves at (absent: not)
     stamp: int = 0  # bumped whenever its idle-index entries are renewed; older entries are stale
 
     @property
     def offerable(self) -> bool:
-        return self.available and self.activity is Activity.IDLE and self.not_before is None
+        return (
+            self.available and self.activity is Activity.IDLE and self.not_before is None and self.leg is None
+        )
 
 
 @dataclass(slots=True)
@@ -186,6 +196,7 @@ class Engine:
         self._tier_wake: dict[str, float] = {}
         self._dirty: set[str] = set()  # queues where a new (call, agent) match may exist
         self._deadlines: list[tuple[float, str, str]] = []  # lazy heap; stale entries are skipped
+        self._legs: dict[str, str] = {}  # offer id -> agent waiting for that offer's leg to be gone
         self._handlers: dict[type, Callable[[Any, list[cmd.Command]], None]] = {
             ev.CallArrived: self._call_arrived,
             ev.CallerHungUp: self._caller_hung_up,
@@ -194,6 +205,7 @@ class Engine:
             ev.OfferAnswered: self._offer_answered,
             ev.OfferFailed: lambda e, out: self._offer_failed(e.offer_id, e.reason, e.at, out, penalize=True),
             ev.AgentLegEnded: self._agent_leg_ended,
+            ev.AgentLegGone: lambda e, out: self._leg_gone(e.offer_id),
             ev.TimePassed: lambda e, out: self._time_passed(e.at, out),
             ev.Resynced: self._resynced,
             ev.QueuesReconfigured: lambda e, out: self._reconfigure(e.queues, e.at, out),
@@ -288,11 +300,14 @@ class Engine:
         if call is None:
             return
         if call.state is CallState.CONNECTED:
+            if call.offer_id is not None:
+                self._await_leg(call.agent_id or "", call.offer_id, e.at)
             self._finish_call(call, e.at, out)
             return
         if call.state is CallState.OFFERED and call.offer_id is not None:
             offer = self.offers.pop(call.offer_id)
             out.append(cmd.HangUpOffer(offer.offer_id, offer.agent_id))
+            self._await_leg(offer.agent_id, offer.offer_id, e.at)
             self._agent_back_to_idle(offer.agent_id, e.at, out, keep_idle_since=True)
         out.append(cmd.CallAbandoned(call.call_id, call.queue, call.enqueued_at, e.at, e.cause))
 
@@ -336,6 +351,7 @@ class Engine:
         if call is None:  # the caller left while the phone rang; the agent picked up a dead line
             self.offers.pop(e.offer_id)
             out.append(cmd.HangUpOffer(offer.offer_id, offer.agent_id))
+            self._await_leg(offer.agent_id, offer.offer_id, e.at)
             return
         offer.answered = True
         agent = self.agents[offer.agent_id]
@@ -390,6 +406,7 @@ class Engine:
         self._agent_back_to_idle(agent.agent_id, at, out, keep_idle_since=True, not_before=delay_until)
 
     def _agent_leg_ended(self, e: ev.AgentLegEnded, out: list[cmd.Command]) -> None:
+        self._leg_gone(e.offer_id)
         offer = self.offers.get(e.offer_id)
         if offer is None:
             return
@@ -400,6 +417,25 @@ class Engine:
         if call is not None:
             self._finish_call(call, e.at, out)
 
+    def _await_leg(self, agent_id: str, offer_id: str, now: float) -> None:
+        """The agent's leg of this offer may still exist: no new offer to it until it is gone."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            return
+        if agent.leg is not None:
+            self._legs.pop(agent.leg, None)
+        agent.leg, agent.leg_deadline = offer_id, now + LEG_GONE_TIMEOUT
+        self._legs[offer_id] = agent_id
+        heapq.heappush(self._deadlines, (agent.leg_deadline, "leg", agent_id))
+
+    def _leg_gone(self, offer_id: str) -> None:
+        agent = self.agents.get(self._legs.pop(offer_id, ""))
+        if agent is None or agent.leg != offer_id:
+            return
+        agent.leg = agent.leg_deadline = None
+        if agent.offerable:
+            self._push_idle(agent)
+
     def _time_passed(self, now: float, out: list[cmd.Command]) -> None:
         heap = self._deadlines
         while heap and heap[0][0] <= now:
@@ -409,7 +445,12 @@ class Engine:
             if kind == "offer":
                 offer = self.offers[key]
                 out.append(cmd.HangUpOffer(offer.offer_id, offer.agent_id))
+                self._await_leg(offer.agent_id, offer.offer_id, now)
                 self._offer_failed(key, ev.OfferFailure.ERROR, now, out, penalize=False)
+            elif kind == "leg":
+                agent = self.agents[key]
+                if agent.leg is not None:
+                    self._leg_gone(agent.leg)
             elif kind == "wrap_up":
                 self._agent_back_to_idle(key, now, out, keep_idle_since=False)
             elif kind == "delay":
@@ -464,6 +505,8 @@ class Engine:
         for offer in list(self.offers.values()):
             if offer.answered and offer.offer_id not in e.live_channels:
                 self._agent_leg_ended(ev.AgentLegEnded(e.at, offer.offer_id), out)
+        for offer_id in [o for o in self._legs if o not in e.live_channels]:
+            self._leg_gone(offer_id)
 
     def _reconfigure(self, queues: Iterable[QueueConfig], now: float, out: list[cmd.Command]) -> None:
         new = {q.name: q for q in queues}
@@ -569,6 +612,7 @@ class Engine:
                 and agent.available
                 and agent.activity is Activity.IDLE
                 and agent.not_before is None
+                and agent.leg is None
                 and agent.levels.get(queue) == level
             ):
                 return agent
@@ -788,4 +832,6 @@ class Engine:
             return False
         if kind == "delay":
             return agent.not_before == at
+        if kind == "leg":
+            return agent.leg is not None and agent.leg_deadline == at
         return agent.activity is Activity.WRAP_UP and agent.wrap_up_until == at

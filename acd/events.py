@@ -80,7 +80,12 @@ class OfferAnswered:
 
 @dataclass(frozen=True, slots=True)
 class OfferFailed:
-    """The agent's phone did not take the offered call."""
+    """The agent's phone did not take the offered call.
+
+    The shell reports it once Asterisk has reported the agent leg's end (its Hangup, or no channel
+    was ever created): the hangup cause is what tells busy from no answer, and the agent may be
+    offered a new call at once.
+    """
 
     at: float
     offer_id: str
@@ -90,6 +95,19 @@ class OfferFailed:
 @dataclass(frozen=True, slots=True)
 class AgentLegEnded:
     """The agent's side of an answered call hung up (the conversation is over for the agent)."""
+
+    at: float
+    offer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLegGone:
+    """Asterisk reported the Hangup of an offer's agent leg (answered or not, for any reason).
+
+    An agent whose offer the core withdrew (the caller left while the phone rang, the offer timed
+    out) or whose answered call the caller ended is offered no new call until its old leg is gone:
+    a new INVITE must not cross the CANCEL or BYE of the old one on the phone.
+    """
 
     at: float
     offer_id: str
@@ -146,6 +164,7 @@ Event = (
     | OfferAnswered
     | OfferFailed
     | AgentLegEnded
+    | AgentLegGone
     | TimePassed
     | Resynced
     | QueuesReconfigured

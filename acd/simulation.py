@@ -134,6 +134,8 @@ class _Simulation:
                 self.feed(ev.OfferAnswered(now, key))
             elif kind == "end":
                 self.feed(ev.AgentLegEnded(now, key))
+            elif kind == "leg_gone":
+                self.feed(ev.AgentLegGone(now, key))
             elif kind == "give_up":
                 call = self.engine.calls.get(key)
                 if call is not None and call.state is not CallState.CONNECTED:
@@ -158,6 +160,8 @@ class _Simulation:
             match out:
                 case cmd.RingAgent(offer_id=offer_id):
                     self.at(event.at + self.s.ring_delay, "answer", offer_id)
+                case cmd.HangUpOffer(offer_id=offer_id):
+                    self.at(event.at, "leg_gone", offer_id)  # the simulated phone stops ringing at once
                 case cmd.CallAnswered(enqueued_at=enqueued, answered_at=answered, call_id=call_id):
                     offer_id = self.engine.calls[call_id].offer_id or ""
                     self.at(answered + self.handle_time(), "end", offer_id)

@@ -1,4 +1,8 @@
-"""Structured logs: one JSON object a line, stdlib loggers included (their ``extra`` fields too).
+"""Structured logs, stdlib loggers included (their ``extra`` fields too).
+
+JSON lines (one object a line) when stderr is not a terminal: a container, a log shipper, a file.
+Readable lines on a terminal, for a person running ``hotline run`` by hand. ``--log-format`` forces
+either.
 
 Secrets never reach a log: settings hold them as ``SecretStr`` and the AMI link never logs its login.
 """
@@ -7,11 +11,24 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Literal, TextIO
 
 import structlog
 
+LogFormat = Literal["auto", "json", "console"]
+FORMATS: tuple[LogFormat, ...] = ("auto", "json", "console")
 
-def configure(level: str = "INFO", json: bool = True) -> None:
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream: not a person watching
+        return False
+
+
+def configure(level: str = "INFO", log_format: LogFormat = "auto", stream: TextIO | None = None) -> None:
+    out = sys.stderr if stream is None else stream
+    console = log_format == "console" or (log_format == "auto" and _is_terminal(out))
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -19,16 +36,18 @@ def configure(level: str = "INFO", json: bool = True) -> None:
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: structlog.types.Processor
+    if console:
+        renderer = structlog.dev.ConsoleRenderer(colors=_is_terminal(out))
+        tail: list[structlog.types.Processor] = []  # ConsoleRenderer formats exceptions itself
+    else:
+        renderer = structlog.processors.JSONRenderer()
+        tail = [structlog.processors.format_exc_info]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

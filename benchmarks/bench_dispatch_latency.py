@@ -24,7 +24,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from app.local_asterisk import cli, ensure_running
+from devtools.local_asterisk import cli, ensure_running
 from tests.e2e.ami_raw import RawAmi, event_is
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone, place_call

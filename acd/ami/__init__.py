@@ -7,7 +7,6 @@ from acd.ami.model import (
     AmiMessage,
     AmiNotConnected,
     AmiTimeout,
-    OriginateFailure,
     OriginateResult,
 )
 
@@ -18,7 +17,6 @@ __all__ = [
     "AmiMessage",
     "AmiNotConnected",
     "AmiTimeout",
-    "OriginateFailure",
     "OriginateResult",
     "backoff_delay",
 ]

@@ -25,7 +25,6 @@ from acd.ami.model import (
     AmiNotConnected,
     AmiTimeout,
     OriginateResult,
-    originate_failure,
 )
 from acd.ami.protocol import AmiProtocol
 
@@ -224,7 +223,6 @@ class AmiLink:
         uniqueid = outcome.get("Uniqueid")
         return OriginateResult(
             success=success,
-            reason=None if success else originate_failure(reason_code),
             reason_code=reason_code,
             channel=outcome.get("Channel") or None,
             uniqueid=None if uniqueid in (None, "", "<null>") else uniqueid,
@@ -258,6 +256,9 @@ class AmiLink:
         while not self._stopping:
             try:
                 if await self._session():
+                    # Only a session that proved the peer alive resets the backoff: a peer that
+                    # accepts the login but never answers would otherwise get a login (and a full
+                    # resync) every ping interval, forever.
                     failures = 0
             except Exception:
                 # A bug here must not end the loop: the service would stay disconnected forever.
@@ -278,7 +279,8 @@ class AmiLink:
             await asyncio.sleep(delay)
 
     async def _session(self) -> bool:
-        """One connection: connect, log in, supervise until it is lost. True if login succeeded.
+        """One connection: connect, log in, supervise until it is lost. True if, logged in, the peer
+        was proven alive (see :meth:`_supervise`).
 
         While it retries, ``status`` keeps the last failure ("connection refused"...) rather than going
         back to "connecting": that is what an operator looking at the status needs to see.
@@ -321,8 +323,9 @@ class AmiLink:
             )
             if self._on_connected is not None:
                 self._on_connected_task = asyncio.create_task(self._run_on_connected(self._on_connected))
-            reason = await self._supervise(proto)
-            return True
+            proto.release_events()  # FullyBooted came with the Login response: its handlers find us up
+            reason, proven = await self._supervise(proto)
+            return proven
         finally:
             if self._stopping:
                 reason = "stopped"
@@ -356,18 +359,35 @@ class AmiLink:
         )
         return f"authentication failed: {message}"
 
-    async def _supervise(self, proto: AmiProtocol) -> str:
-        """Ping every ping_interval; return the reason when the connection is lost or a ping times out."""
+    async def _supervise(self, proto: AmiProtocol) -> tuple[str, bool]:
+        """Watch the connection; return (why it ended, whether the peer was ever proven alive).
+
+        Any bytes received prove the peer alive. Only after ``ping_interval`` seconds of silence is
+        a Ping sent; if nothing at all (the Pong or anything else) arrives within ``ping_timeout``,
+        the connection is half-open. A burst of events queued ahead of the Pong is traffic too, so
+        it never drops a healthy link.
+        """
+        loop = asyncio.get_running_loop()
+        logged_in_at = loop.time()
+        proven = False
         while True:
-            await asyncio.wait({proto.lost}, timeout=self._ping_interval)
-            if proto.lost.done():
-                return proto.lost.result()
+            silent_for = loop.time() - proto.last_received
+            if silent_for < self._ping_interval:
+                await asyncio.wait({proto.lost}, timeout=self._ping_interval - silent_for)
+                if proto.lost.done():
+                    return proto.lost.result(), proven
+                proven = proven or proto.last_received > logged_in_at + self._ping_interval / 2
+                continue
+            asked_at = loop.time()
             try:
                 await self._request(proto, {"Action": "Ping"}, self._ping_timeout)
+                proven = True
             except AmiTimeout:
-                # Any answer, even an error, proves the peer alive; silence means a half-open connection.
+                if proto.last_received > asked_at:
+                    proven = True
+                    continue  # the Pong is behind other traffic: alive
                 self._ping_ok = False
-                return "ping timeout"
+                return "ping timeout", proven
             except AmiNotConnected:
                 continue  # proto.lost is resolved now
 

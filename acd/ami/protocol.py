@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from panoramisk import actions
@@ -19,6 +20,30 @@ _BANNER_PREFIX = "Asterisk Call Manager/"
 # A single AMI message larger than this means the stream is not AMI (or is corrupt): drop the connection
 # rather than buffer without bound.
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Malformed input is logged at most once per this many seconds per kind, with a count of the rest:
+# a broken peer must not turn every bad line into a log record.
+WARNING_INTERVAL = 10.0
+
+
+class RateLimitedWarnings:
+    """Warnings of one kind at most once per ``interval`` seconds, saying how many were held back."""
+
+    def __init__(self, logger: logging.Logger, interval: float = WARNING_INTERVAL) -> None:
+        self._log = logger
+        self._interval = interval
+        self._state: dict[str, tuple[float, int]] = {}  # kind -> (last logged at, held back since)
+
+    def warn(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        last, held = self._state.get(kind, (-self._interval, 0))
+        if now - last < self._interval:
+            self._state[kind] = (last, held + 1)
+            return
+        self._state[kind] = (now, 0)
+        if held:
+            message += " (%d more like it in the last %.0f s)"
+            args = (*args, held, now - last)
+        self._log.warning(message, *args)
 
 
 class AmiProtocol(AMIProtocol):
@@ -40,14 +65,24 @@ class AmiProtocol(AMIProtocol):
       logs the whole action, a Login's ``Secret`` included. Here it raises :class:`AmiNotConnected`.
     - An exception in an event handler escapes ``data_received`` and asyncio closes the connection.
       Here handlers and the bookkeeping run under ``try``; errors are logged per message.
+
+    Added: events are held back until :meth:`release_events` (the link calls it once it counts as
+    logged in), because Asterisk writes ``FullyBooted`` in the same read as the Login response and a
+    handler reacting to it must find the link up. ``last_received`` (loop time) is when bytes last
+    came in: any bytes prove the peer alive.
     """
 
     def __init__(self, on_event: Callable[[AmiMessage], None]) -> None:
         self._on_event = on_event
         self._buffer = bytearray()
         self._close_reason: str | None = None
+        self._held: list[AmiMessage] | None = []  # events before release_events()
+        self._warnings = RateLimitedWarnings(log)
+        loop = asyncio.get_running_loop()
+        self._loop_time = loop.time
+        self.last_received = loop.time()
         # Resolves, with the reason text, when the connection is gone.
-        self.lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.lost: asyncio.Future[str] = loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -66,7 +101,14 @@ class AmiProtocol(AMIProtocol):
         """Stop tracking an action whose caller gave up (timeout, cancellation)."""
         self.responses.pop(action.id, None)
 
+    def release_events(self) -> None:
+        """Deliver the events held back so far, in order, and every later one as it comes."""
+        held, self._held = self._held, None
+        for message in held or ():
+            self.dispatch(message)
+
     def data_received(self, data: bytes) -> None:
+        self.last_received = self._loop_time()
         buffer = self._buffer
         search_from = max(0, len(buffer) - len(_END_OF_MESSAGE) + 1)
         buffer += data
@@ -95,13 +137,20 @@ class AmiProtocol(AMIProtocol):
                 self.version = line.removeprefix(_BANNER_PREFIX).strip()
                 log.info("AMI banner: %s", line)
             elif line:
-                log.warning("AMI: skipping malformed line %r", line[:200])
+                self._warnings.warn("line", "AMI: skipping malformed line %r", line[:200])
         if not pairs:
             return
         message = AmiMessage(pairs)
         if "event" not in message and "response" not in message:
-            log.warning("AMI: skipping message with neither Event nor Response: %r", message)
+            self._warnings.warn(
+                "message", "AMI: skipping message with neither Event nor Response: %r", message
+            )
             return
+        if message.duplicates:
+            self._warnings.warn(
+                "duplicate", "AMI: repeated header(s) %s in %s: first value kept", message.duplicates,
+                message.get("Event") or message.get("Response"),
+            )  # fmt: skip
         try:
             self.handle_message(message)
         except Exception:
@@ -109,6 +158,9 @@ class AmiProtocol(AMIProtocol):
 
     def dispatch(self, message: AmiMessage) -> None:
         """Deliver an event that belongs to no pending action (called by ``handle_message``)."""
+        if self._held is not None:
+            self._held.append(message)
+            return
         try:
             self._on_event(message)
         except Exception:

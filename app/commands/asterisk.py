@@ -1,11 +1,26 @@
-"""``hotline asterisk up | down | status``: the local Asterisk 22 (see :mod:`app.local_asterisk`)."""
+"""``hotline asterisk up | down | status``: the local Asterisk 22 (see :mod:`devtools.local_asterisk`).
+
+The tooling lives outside the service package (the image does not ship it); it is imported only when
+one of these commands runs, from a checkout or an install that includes ``devtools``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from types import ModuleType
 
-from app import local_asterisk
+
+def tooling() -> ModuleType:
+    """``devtools.local_asterisk``, or SystemExit with a clear message where it is not installed."""
+    try:
+        from devtools import local_asterisk
+    except ImportError as exc:
+        raise SystemExit(
+            "hotline asterisk: the local Asterisk tooling (devtools/) is not installed here; "
+            "it is for development and tests: run it from a checkout of the repository"
+        ) from exc
+    return local_asterisk
 
 
 def _say(message: str) -> None:
@@ -13,6 +28,7 @@ def _say(message: str) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    local_asterisk = tooling()
     try:
         info = local_asterisk.ensure_running(agents=args.agents, rebuild=args.rebuild, report=_say)
     except local_asterisk.AsteriskError as exc:
@@ -26,6 +42,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
+    local_asterisk = tooling()
     try:
         local_asterisk.stop(report=_say)
     except local_asterisk.AsteriskError as exc:
@@ -35,7 +52,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    st = local_asterisk.status()
+    st = tooling().status()
     _say(f"running: {'yes, pid ' + str(st.pid) if st.running else 'no'}")
     _say(f"AMI reachable: {'yes' if st.ami_reachable else 'no'}")
     _say(f"root cached: {'yes' if st.root_cached else 'no'} ({st.root})")

@@ -29,11 +29,11 @@ def _ensure_local_secret(name: str, env: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    logs.configure(args.log_level)
+    logs.configure(args.log_level, args.log_format)
     if args.with_asterisk:
-        from app import local_asterisk
+        from app.commands.asterisk import tooling
 
-        local_asterisk.ensure_running(agents=args.agents)
+        tooling().ensure_running(agents=args.agents)
         _ensure_local_secret("ami-secret", "HOTLINE_AMI_SECRET")
         _ensure_local_secret("jwt-secret", "HOTLINE_JWT_SECRET")
     from app.main import create_app
@@ -55,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default="auto",
+        help="JSON lines, readable console lines, or auto: console on a terminal, JSON otherwise",
+    )
     parser.add_argument(
         "--with-asterisk",
         action="store_true",

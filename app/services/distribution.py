@@ -37,6 +37,9 @@ OVERFLOW_CONTEXT = "acd-overflow"
 WAITING_CONTEXTS = frozenset({INBOUND_CONTEXT, ANNOUNCE_CONTEXT})
 FALLBACK_APPLICATION = "Queue"  # app_queue's fallback (extensions.conf), while the service was away
 HEARTBEAT_VARIABLE = "ACD_HEARTBEAT"
+# A failed leg's Hangup (whose cause tells busy from no answer) may come just after its
+# OriginateResponse (seen: 0.1-0.5 ms): wait this long for it.
+LEG_HANGUP_WAIT = 2.0
 
 
 class Recorder(Protocol):
@@ -109,6 +112,8 @@ class DistributionService:
         # Agent legs get Asterisk uniqueids of our own, unique across restarts of this service.
         self._leg_prefix = f"acd-{secrets.token_hex(4)}-"
         self._leg_names: dict[str, str] = {}  # offer id -> agent channel name, learnt from Newchannel
+        # offer id -> the Cause of its leg's Hangup, while its Originate is in flight
+        self._leg_hangups: dict[str, asyncio.Future[str]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None  # the deadline self._timer is set for
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -251,10 +256,16 @@ class DistributionService:
             offer_id = self._offer_of(uniqueid)
             if offer_id is not None:
                 self._leg_names.pop(offer_id, None)
+                hangup = self._leg_hangups.get(offer_id)
+                if hangup is not None and not hangup.done():
+                    hangup.set_result(msg.get("Cause") or "")
                 offer = engine.offers.get(offer_id)
-                # An unanswered leg's end is settled by its OriginateResponse, which says why it failed.
                 if offer is not None and offer.answered:
                     self._handle(ev.AgentLegEnded(now, offer_id))
+                else:
+                    # An unanswered leg's failure is settled with its OriginateResponse (see _ring);
+                    # a withdrawn offer's agent may now be offered the next call.
+                    self._handle(ev.AgentLegGone(now, offer_id))
             elif uniqueid in engine.calls:
                 self._handle(ev.CallerHungUp(now, uniqueid, msg.get("Cause", "")))
 
@@ -412,6 +423,13 @@ class DistributionService:
     # -- actions on Asterisk ------------------------------------------------------------------------
 
     async def _ring(self, ring: cmd.RingAgent) -> None:
+        hangup = self._leg_hangups[ring.offer_id] = asyncio.get_running_loop().create_future()
+        try:
+            await self._ring_and_settle(ring, hangup)
+        finally:
+            del self._leg_hangups[ring.offer_id]
+
+    async def _ring_and_settle(self, ring: cmd.RingAgent, hangup: asyncio.Future[str]) -> None:
         try:
             result = await self.link.originate(
                 channel=f"{self.config.channel_tech}/{ring.endpoint}",
@@ -437,10 +455,30 @@ class DistributionService:
             return
         if result.success:
             self._handle(ev.OfferAnswered(self.clock(), ring.offer_id))
-        else:
-            failure = telephony.offer_failure(result.reason_code)
-            log.info("offer %s to %s failed: %s", ring.offer_id, ring.agent_id, failure)
-            self._handle(ev.OfferFailed(self.clock(), ring.offer_id, failure))
+            return
+        cause: str | None = None
+        # Newchannel comes long before the outcome (~0.3 s seen); none means no leg was ever created.
+        leg_created = hangup.done() or ring.offer_id in self._leg_names
+        if leg_created:
+            try:
+                cause = await asyncio.wait_for(asyncio.shield(hangup), LEG_HANGUP_WAIT)
+            except TimeoutError:
+                log.warning("offer %s: no Hangup of its leg within %gs", ring.offer_id, LEG_HANGUP_WAIT)
+        if ring.offer_id not in self.center.engine.offers:
+            # The core took it back meanwhile (the caller left, or its ring timed out): not the phone's fault.
+            log.info("offer %s to %s withdrawn", ring.offer_id, ring.agent_id, extra={"cause": cause})
+            if not leg_created:
+                self._handle(ev.AgentLegGone(self.clock(), ring.offer_id))  # there never was a leg
+            return
+        failure = telephony.offer_failure(result.reason_code, cause)
+        log.info(
+            "offer %s to %s failed: %s",
+            ring.offer_id,
+            ring.agent_id,
+            failure,
+            extra={"originate_reason": result.reason_code, "hangup_cause": cause},
+        )
+        self._handle(ev.OfferFailed(self.clock(), ring.offer_id, failure))
 
     async def _beat(self) -> None:
         """Tell the dialplan the service is there; without it, waiting callers go to app_queue."""

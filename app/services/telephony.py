@@ -9,20 +9,46 @@ from collections.abc import Mapping
 
 from acd import events as ev
 
-# Asterisk's OriginateResponse "Reason" codes (enum ast_control_frame_type / dial results).
-_ORIGINATE_REASONS = {
-    "0": ev.OfferFailure.UNREACHABLE,  # no channel could be created (endpoint unregistered)
+# Why an agent's phone did not take an offer: the one table. Asterisk's OriginateResponse alone does
+# not tell: its Reason is the last control frame seen on the leg, 0 for a refused call as for an
+# unregistered phone. The agent leg's Hangup cause (Q.850) does. Measured on Asterisk 22 with sipp
+# phones (tests/e2e/test_offer_failures.py):
+#
+#   the phone                          OriginateResponse Reason   leg Hangup Cause
+#   486 Busy Here                      0                          17 user busy
+#   603 Decline                        0                          21 call rejected
+#   480 Temporarily Unavailable        0                          19 no answer
+#   rings until the Originate timeout  3                          19 no answer
+#   not registered                     0                          (no channel, no Hangup)
+#   the service hung the leg up        0                          16 normal clearing
+_FAILURE_BY_CAUSE = {
+    "17": ev.OfferFailure.BUSY,
+    "21": ev.OfferFailure.REJECTED,
+    "18": ev.OfferFailure.NO_ANSWER,  # no user responding
+    "19": ev.OfferFailure.NO_ANSWER,
+    "1": ev.OfferFailure.UNREACHABLE,  # unallocated number (404)
+    "3": ev.OfferFailure.UNREACHABLE,  # no route to destination
+    "20": ev.OfferFailure.UNREACHABLE,  # subscriber absent
+    "27": ev.OfferFailure.UNREACHABLE,  # destination out of order
+    "38": ev.OfferFailure.UNREACHABLE,  # network out of order
+}
+# When the leg's cause says nothing of the phone (no leg at all, or 16: hung up by us or Asterisk).
+_FAILURE_BY_REASON = {
+    "0": ev.OfferFailure.UNREACHABLE,  # no leg could be created: the phone is not registered
     "1": ev.OfferFailure.NO_ANSWER,  # hung up before answering
-    "3": ev.OfferFailure.NO_ANSWER,  # ring timeout
+    "3": ev.OfferFailure.NO_ANSWER,  # rang until the timeout
     "5": ev.OfferFailure.BUSY,
-    "8": ev.OfferFailure.REJECTED,  # congestion: declined or failed
+    "8": ev.OfferFailure.REJECTED,  # congestion
 }
 
 WAITING_EVENT = "AcdCallWaiting"
 
 
-def offer_failure(reason_code: int | str | None) -> ev.OfferFailure:
-    return _ORIGINATE_REASONS.get(str(reason_code), ev.OfferFailure.ERROR)
+def offer_failure(reason_code: int | str | None, hangup_cause: int | str | None = None) -> ev.OfferFailure:
+    """Why an offer failed, from the OriginateResponse ``Reason`` and the agent leg's Hangup ``Cause``
+    (``None``: no leg was created, or its Hangup is not known)."""
+    by_cause = _FAILURE_BY_CAUSE.get(str(hangup_cause).strip()) if hangup_cause is not None else None
+    return by_cause or _FAILURE_BY_REASON.get(str(reason_code).strip(), ev.OfferFailure.ERROR)
 
 
 def _int(value: str | None, default: int) -> int:

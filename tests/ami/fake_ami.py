@@ -73,6 +73,11 @@ class FakeAmi:
         self.fully_booted = fully_booted
         self.originate_reason: int | None = 4  # None: never send OriginateResponse
         self.originate_delay = 0.02
+        self.pong_delay = 0.0
+        # Like a real phone leg: Newchannel at once, and with the outcome a Hangup with this Q.850
+        # cause (None: no leg events at all), before or after the OriginateResponse.
+        self.originate_leg_cause: str | None = None
+        self.leg_hangup_first = True
         self.channels: list[dict[str, str]] = []
         self.variables: dict[tuple[str, str], str] = {}  # (channel, variable) -> value, for Getvar
         self.ignored_actions: set[str] = {"blackhole"}  # lower-case names never answered
@@ -160,19 +165,19 @@ class FakeAmi:
             if action.get("username") == self.username and action.get("secret") == self.secret:
                 conn.logged_in = True
                 self.logins += 1
-                conn.write(encode([*ok, ("Message", "Authentication accepted")]))
+                reply = encode([*ok, ("Message", "Authentication accepted")])
                 if self.fully_booted:
-                    conn.write(
-                        encode(
-                            [
-                                ("Event", "FullyBooted"),
-                                ("Privilege", "system,all"),
-                                ("Uptime", "10"),
-                                ("LastReload", "10"),
-                                ("Status", "Fully Booted"),
-                            ]
-                        )
+                    # Asterisk writes both at once: the link reads them in the same data_received.
+                    reply += encode(
+                        [
+                            ("Event", "FullyBooted"),
+                            ("Privilege", "system,all"),
+                            ("Uptime", "10"),
+                            ("LastReload", "10"),
+                            ("Status", "Fully Booted"),
+                        ]
                     )
+                conn.write(reply)
             else:
                 await asyncio.sleep(self.auth_fail_delay)  # Asterisk waits 1 s
                 conn.write(
@@ -188,6 +193,8 @@ class FakeAmi:
         elif name in self.ignored_actions:
             pass
         elif name == "ping":
+            if self.pong_delay:
+                await asyncio.sleep(self.pong_delay)  # e.g. behind a burst of events
             conn.write(encode([*ok, ("Ping", "Pong"), ("Timestamp", f"{time.time():.6f}")]))
         elif name == "logoff":
             conn.write(
@@ -232,29 +239,42 @@ class FakeAmi:
             )
 
     async def _originate_outcome(self, conn: _Connection, action: Headers) -> None:
+        leg = str(action.get("channelid", "")) or "1700000000.42"
+        leg_channel = f"{action.get('channel', '')}-00000001"
+        if self.originate_leg_cause is not None:
+            conn.write(encode([("Event", "Newchannel"), ("Channel", leg_channel), ("Uniqueid", leg)]))
         await asyncio.sleep(self.originate_delay)
         reason = self.originate_reason
         if reason is None or conn.silent:
             return
         answered = reason == 4
-        with contextlib.suppress(ConnectionError):
-            conn.write(
-                encode(
-                    [
-                        ("Event", "OriginateResponse"),
-                        ("Privilege", "call,all"),
-                        ("ActionID", str(action.get("actionid", ""))),
-                        ("Response", "Success" if answered else "Failure"),
-                        ("Channel", str(action.get("channel", ""))),
-                        ("Context", str(action.get("context", ""))),
-                        ("Exten", str(action.get("exten", ""))),
-                        ("Reason", str(reason)),
-                        ("Uniqueid", "1700000000.42" if answered else "<null>"),
-                        ("CallerIDNum", "<unknown>"),
-                        ("CallerIDName", "<unknown>"),
-                    ]
-                )
+        outcome = encode(
+            [
+                ("Event", "OriginateResponse"),
+                ("Privilege", "call,all"),
+                ("ActionID", str(action.get("actionid", ""))),
+                ("Response", "Success" if answered else "Failure"),
+                ("Channel", str(action.get("channel", ""))),
+                ("Context", str(action.get("context", ""))),
+                ("Exten", str(action.get("exten", ""))),
+                ("Reason", str(reason)),
+                ("Uniqueid", "1700000000.42" if answered else "<null>"),
+                ("CallerIDNum", "<unknown>"),
+                ("CallerIDName", "<unknown>"),
+            ]
+        )
+        hangup = b""
+        if self.originate_leg_cause is not None and not answered:
+            hangup = encode(
+                [
+                    ("Event", "Hangup"),
+                    ("Channel", leg_channel),
+                    ("Uniqueid", leg),
+                    ("Cause", self.originate_leg_cause),
+                ]
             )
+        with contextlib.suppress(ConnectionError):
+            conn.write(hangup + outcome if self.leg_hangup_first else outcome + hangup)
 
 
 class Recorder:

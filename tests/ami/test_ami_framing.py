@@ -41,6 +41,7 @@ async def test_protocol_reassembles_a_message_split_at_every_byte() -> None:
         events: list[AmiMessage] = []
         proto = AmiProtocol(events.append)
         proto.connection_made(_StubTransport())
+        proto.release_events()  # as the link does once logged in
         proto.data_received(SAMPLE[:cut])
         proto.data_received(SAMPLE[cut:])
         assert [dict(event) for event in events] == [dict(SAMPLE_PAIRS)], f"cut at byte {cut}"
@@ -50,6 +51,7 @@ async def test_protocol_one_byte_at_a_time_and_many_in_one_read() -> None:
     events: list[AmiMessage] = []
     proto = AmiProtocol(events.append)
     proto.connection_made(_StubTransport())
+    proto.release_events()
     stream = b"Asterisk Call Manager/11.0.0\r\n" + SAMPLE * 3
     for index in range(len(stream)):
         proto.data_received(stream[index : index + 1])

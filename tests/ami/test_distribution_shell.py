@@ -8,13 +8,17 @@ core's commands into AMI actions, and the rebuild after a (re)connect.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import pytest
 from fake_ami import FakeAmi, encode, eventually
 
+from acd import commands as cmd
+from acd import events as ev
 from acd.ami import AmiLink
 from acd.engine import QueueConfig
 from agents.presence import AgentState, Cause
@@ -251,3 +255,97 @@ async def test_callers_found_in_the_fallback_queue_are_taken_back(fake: FakeAmi)
         assert call.enqueued_at == 1700000100.25
     finally:
         await service.stop()
+
+
+async def _one_agent_one_call(fake: FakeAmi, calls: Calls, number: str) -> DistributionService:
+    service = await service_on(fake, calls)
+    service.log_in("1001", "agent1", Cause.AGENT, "alice")
+    service.make_ready("1001", Cause.AGENT, "alice")
+    await fake.inject(waiting_event("1700000000.20", number))
+    return service
+
+
+@pytest.mark.parametrize("hangup_first", [True, False], ids=["hangup-first", "hangup-after"])
+async def test_a_busy_phone_delays_its_agent_and_is_not_a_missed_call(
+    fake: FakeAmi, hangup_first: bool
+) -> None:
+    """486 Busy Here: Reason 0 with the leg's Hangup cause 17, in either order (seen on Asterisk 22)."""
+    fake.originate_reason, fake.originate_leg_cause, fake.leg_hangup_first = 0, "17", hangup_first
+    calls = Calls()
+    service = await _one_agent_one_call(fake, calls, "13800138020")
+    delayed: list[object] = []
+    service.listeners.append(
+        lambda out: delayed.append(out) if isinstance(out, cmd.AgentOfferDelayed) else None
+    )
+    try:
+        await eventually(lambda: delayed, what="busy delay")
+        assert [d.reason for d in delayed] == [ev.OfferFailure.BUSY]  # type: ignore[attr-defined]
+        assert service.center.presence.get("1001").state is AgentState.READY
+        assert [c.call_id for c in service.center.engine.waiting_calls()] == ["1700000000.20"]
+    finally:
+        await service.stop()
+
+
+async def test_a_declining_phone_is_rejected_not_unreachable(fake: FakeAmi) -> None:
+    fake.originate_reason, fake.originate_leg_cause, fake.leg_hangup_first = 0, "21", False
+    calls = Calls()
+    service = await _one_agent_one_call(fake, calls, "13800138021")
+    delayed: list[object] = []
+    service.listeners.append(
+        lambda out: delayed.append(out) if isinstance(out, cmd.AgentOfferDelayed) else None
+    )
+    try:
+        await eventually(lambda: delayed, what="reject delay")
+        assert [d.reason for d in delayed] == [ev.OfferFailure.REJECTED]  # type: ignore[attr-defined]
+        assert service.center.presence.get("1001").state is AgentState.READY
+    finally:
+        await service.stop()
+
+
+async def test_an_unregistered_phone_is_unreachable_at_once(fake: FakeAmi) -> None:
+    fake.originate_reason, fake.originate_leg_cause = 0, None  # no leg is ever created
+    calls = Calls()
+    service = await _one_agent_one_call(fake, calls, "13800138022")
+    try:
+        await eventually(lambda: service.center.presence.get("1001").state is AgentState.NOT_READY)
+        assert service.center.presence.get("1001").reason == "missed_call"
+    finally:
+        await service.stop()
+
+
+async def test_no_new_offer_before_the_withdrawn_leg_is_gone(
+    fake: FakeAmi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller leaves while agent1 rings; the next caller must not be offered to agent1 before
+    Asterisk reports the old leg's Hangup (the INVITE would cross the CANCEL)."""
+    caplog.set_level(logging.INFO)
+    fake.originate_reason = None  # the phone rings until hung up
+    service = await service_on(fake, Calls())
+    try:
+        service.log_in("1001", "agent1", Cause.AGENT, "alice")
+        service.make_ready("1001", Cause.AGENT, "alice")
+        await fake.inject(waiting_event("1700000000.30", "13800138030"))
+        await fake.inject(waiting_event("1700000000.31", "13800138031"))
+        await eventually(lambda: fake.actions_named("Originate"), what="first offer")
+        leg = str(fake.actions_named("Originate")[0]["channelid"])
+        await fake.inject(
+            encode([("Event", "Newchannel"), ("Channel", "PJSIP/agent1-0000000a"), ("Uniqueid", leg)])
+        )
+        await fake.inject(encode([("Event", "Hangup"), ("Uniqueid", "1700000000.30"), ("Cause", "16")]))
+        await eventually(lambda: fake.actions_named("Hangup"), what="the leg is hung up")
+        await asyncio.sleep(0.2)
+        assert len(fake.actions_named("Originate")) == 1  # not while the old leg may still ring
+        await fake.inject(
+            encode(
+                [
+                    ("Event", "Hangup"),
+                    ("Channel", "PJSIP/agent1-0000000a"),
+                    ("Uniqueid", leg),
+                    ("Cause", "16"),
+                ]
+            )
+        )
+        await eventually(lambda: len(fake.actions_named("Originate")) == 2, what="second offer")
+        assert "unreachable" not in caplog.text
+    finally:
+        await asyncio.wait_for(service.stop(), 5)

@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end tests against the real local Asterisk (see app/local_asterisk.py)."""
+"""Fixtures for the end-to-end tests against the real local Asterisk (see devtools/local_asterisk.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.local_asterisk import LocalAsterisk, cli, ensure_running, state_dir
+from devtools.local_asterisk import LocalAsterisk, cli, ensure_running, state_dir
 
 LOCK_WAIT_SECONDS = 1800
 

@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy import pool
 
 from app.db.engine import make_engine, normalize_url
-from app.local_asterisk import LocalAsterisk
+from devtools.local_asterisk import LocalAsterisk
 
 PG_URL = os.environ.get("HOTLINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PASSWORD = "e2e-password-not-a-secret"

@@ -6,7 +6,8 @@ binds its own loopback address and a free UDP port, and writes a small log of wh
 
 * :class:`AgentPhone`: registers ``agentN`` with digest auth from its own address (127.0.0.3, ...),
   answers incoming INVITEs after ``ring_seconds`` or never (``answer=False``: rings until CANCEL,
-  then 487), takes several calls in sequence, re-registers, unregisters on stop. It records
+  then 487) or refuses it (``refuse=486``: Busy Here, ``603``: Decline...), takes several calls in
+  sequence, re-registers, unregisters on stop. It records
   each INVITE's From / P-Asserted-Identity (:meth:`AgentPhone.invites_seen`).
 * :func:`place_call`: a citizen calling 12345 from the trunk address with a caller number; it
   hangs up after ``hangup_after`` seconds or waits for the far end's BYE. The handle's
@@ -31,6 +32,7 @@ from types import TracebackType
 
 SCENARIOS = Path(__file__).parent / "sipp"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+_REFUSAL_PHRASES = {486: "Busy Here", 480: "Temporarily Unavailable", 603: "Decline", 403: "Forbidden"}
 #: sipp's -timeout fires an "exit" that can take a moment; beyond this slack the process is killed.
 _KILL_SLACK = 5.0
 
@@ -110,6 +112,7 @@ class AgentPhone:
         port: int | None = None,
         expires: int = 120,
         max_seconds: float = 300.0,
+        refuse: int | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.password = password
@@ -119,6 +122,8 @@ class AgentPhone:
         self.asterisk = f"{asterisk_host}:{asterisk_port}"
         self.port = port or free_udp_port(ip)
         self.expires = expires
+        #: a SIP final response code the phone gives every INVITE after ringing (486, 603...)
+        self.refuse = refuse
         self.max_seconds = max_seconds
         self._tmp = tempfile.TemporaryDirectory(prefix=f"sipp-{endpoint}-")
         self.workdir = Path(self._tmp.name)
@@ -134,7 +139,14 @@ class AgentPhone:
         register = _render(
             "agent_register.xml", self.workdir, EXPIRES=self.expires, REREG_MS=self.expires * 1000 // 2
         )
-        uas = _render("agent_uas.xml", self.workdir, RING_MS=self.ring_ms, RTP_PORT=free_udp_port(self.ip))
+        if self.refuse is None:
+            rtp_port = free_udp_port(self.ip)
+            uas = _render("agent_uas.xml", self.workdir, RING_MS=self.ring_ms, RTP_PORT=rtp_port)
+        else:
+            phrase = _REFUSAL_PHRASES.get(self.refuse, "Refused")
+            uas = _render(
+                "agent_uas_refuse.xml", self.workdir, RING_MS=self.ring_ms, CODE=self.refuse, PHRASE=phrase
+            )
         cmd = [
             SIPP, self.asterisk,
             "-sf", str(register), "-oocsf", str(uas),

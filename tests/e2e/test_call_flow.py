@@ -14,7 +14,7 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from app.local_asterisk import LocalAsterisk, cli
+from devtools.local_asterisk import LocalAsterisk, cli
 from tests.e2e.ami_raw import RawAmi
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone, place_call
@@ -106,7 +106,8 @@ async def test_answered_call_is_bridged_to_the_chosen_agent_and_opens_one_ticket
 ) -> None:
     ami = await RawAmi.connect(local_asterisk.ami_host, local_asterisk.ami_port)
     try:
-        assert (await ami.login(local_asterisk.ami_username, local_asterisk.ami_secret))[
+        # the observer user sees BridgeEnter, which the service's user does not get (eventfilter)
+        assert (await ami.login(local_asterisk.observer_username, local_asterisk.ami_secret))[
             "Response"
         ] == "Success"
         phone = phones.sit("1001")

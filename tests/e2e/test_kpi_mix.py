@@ -17,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.local_asterisk import LocalAsterisk, cli
+from devtools.local_asterisk import LocalAsterisk, cli
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone, place_call
 from tests.waiting import wait_until

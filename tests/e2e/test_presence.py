@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.local_asterisk import LocalAsterisk, cli
+from devtools.local_asterisk import LocalAsterisk, cli
 from tests.e2e.ami_raw import RawAmi
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone

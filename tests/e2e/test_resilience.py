@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.local_asterisk import LocalAsterisk, cli, ensure_running, stop
+from devtools.local_asterisk import LocalAsterisk, cli, ensure_running, stop
 from tests.e2e.service import HotlineService, database
 from tests.e2e.sipp import AgentPhone, place_call
 from tests.e2e.test_call_flow import tickets_for

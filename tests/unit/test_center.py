@@ -76,6 +76,7 @@ def test_ready_during_wrap_up_ends_it_early() -> None:
     [ring] = rings(call(c, "c1", 1))
     c.handle(ev.OfferAnswered(2, ring.offer_id))
     c.handle(ev.CallerHungUp(10, "c1"))
+    c.handle(ev.AgentLegGone(10.1, ring.offer_id))
     assert c.presence.get("1001").state is AgentState.WRAP_UP
     call(c, "c2", 11)
     out = c.make_ready("1001", 12, A, "alice")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from acd import commands as cmd
 from acd import events as ev
-from acd.engine import Engine, QueueConfig
+from acd.engine import LEG_GONE_TIMEOUT, Engine, QueueConfig
 
 Q = "general"
 
@@ -82,7 +82,8 @@ def test_answer_then_hangup_reports_answer_and_finish_and_frees_the_agent() -> N
     out = e.handle(ev.CallerHungUp(60, "c1"))
     [finished] = of(out, cmd.CallFinished)
     assert (finished.agent_id, finished.answered_at, finished.at) == ("a1", 4, 60)
-    assert rings(arrive(e, "c2", 61)) == [("c2", "a1")]
+    assert rings(arrive(e, "c2", 60.001)) == []  # the agent's leg is still up (Bridge ending)
+    assert rings(e.handle(ev.AgentLegGone(60.002, ring.offer_id))) == [("c2", "a1")]
 
 
 def test_caller_hanging_up_while_waiting_is_abandoned() -> None:
@@ -103,7 +104,43 @@ def test_caller_hanging_up_while_agent_rings_cancels_the_offer_without_penalty()
     assert of(out, cmd.CallAbandoned) and not of(out, cmd.AgentMissedOffer)
     # the late failure of the cancelled leg changes nothing; the agent is still ready
     e.handle(ev.OfferFailed(4, ring.offer_id, ev.OfferFailure.NO_ANSWER))
-    assert rings(arrive(e, "c2", 5)) == [("c2", "a1")]
+    assert rings(arrive(e, "c2", 5)) == []  # but not offered while its cancelled leg may still ring
+    assert rings(e.handle(ev.AgentLegGone(5.1, ring.offer_id))) == [("c2", "a1")]
+
+
+def test_no_new_offer_crosses_the_cancel_of_the_withdrawn_one() -> None:
+    """A phone was offered a new call 0.07-3.3 ms before Asterisk reported the previous leg's Hangup."""
+    e = engine()
+    arrive(e, "c1", 0)
+    arrive(e, "c2", 0.5)
+    [ring] = of(ready(e, "a1", 1), cmd.RingAgent)
+    out = e.handle(ev.CallerHungUp(3, "c1"))
+    assert of(out, cmd.HangUpOffer) and rings(out) == []  # c2 waits for a1's old leg to go
+    assert rings(ready(e, "a2", 3.001)) == [("c2", "a2")]  # another agent is not held up
+    arrive(e, "c3", 3.002)
+    assert rings(e.handle(ev.AgentLegGone(3.003, "o999"))) == []  # someone else's leg: no change
+    assert rings(e.handle(ev.AgentLegGone(3.004, ring.offer_id))) == [("c3", "a1")]
+
+
+def test_a_leg_whose_hangup_is_never_reported_stops_blocking_after_a_timeout() -> None:
+    e = engine()
+    arrive(e, "c1", 0)
+    arrive(e, "c2", 0)
+    ready(e, "a1", 1)
+    e.handle(ev.CallerHungUp(3, "c1"))
+    assert e.next_deadline() == 3 + LEG_GONE_TIMEOUT
+    assert rings(e.handle(ev.TimePassed(3 + LEG_GONE_TIMEOUT))) == [("c2", "a1")]
+
+
+def test_a_resync_without_the_leg_releases_the_agent() -> None:
+    e = engine()
+    arrive(e, "c1", 0)
+    arrive(e, "c2", 0)
+    [ring] = of(ready(e, "a1", 1), cmd.RingAgent)
+    e.handle(ev.CallerHungUp(3, "c1"))
+    live = ev.LiveCall("c2", "general", "555", "PJSIP/c-c2", 0, 0, True)
+    assert rings(e.handle(ev.Resynced(4, (live,), frozenset({"c2", ring.offer_id})))) == []
+    assert rings(e.handle(ev.Resynced(5, (live,), frozenset({"c2"})))) == [("c2", "a1")]
 
 
 def test_wrap_up_delays_the_next_offer_until_its_deadline() -> None:
@@ -125,7 +162,9 @@ def test_an_offer_whose_result_never_comes_is_taken_back() -> None:
     assert deadline is not None and deadline > 10
     out = e.handle(ev.TimePassed(deadline))
     assert [h.offer_id for h in of(out, cmd.HangUpOffer)] == [ring.offer_id]
-    assert [r.call_id for r in of(out, cmd.RingAgent)] == ["c1"]  # offered again, not lost
+    assert [c.call_id for c in e.waiting_calls()] == ["c1"]  # waiting again, not lost
+    out = e.handle(ev.AgentLegGone(deadline + 0.1, ring.offer_id))
+    assert [r.call_id for r in of(out, cmd.RingAgent)] == ["c1"]  # offered again once the leg is gone
 
 
 def test_higher_priority_first_then_arrival_order() -> None:

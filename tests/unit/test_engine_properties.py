@@ -64,6 +64,7 @@ actions = st.lists(
         st.tuples(st.just("answer"), st.integers(0, 5)),
         st.tuples(st.just("fail"), st.integers(0, 5), st.sampled_from(FAILURES)),
         st.tuples(st.just("agent_hangup"), st.integers(0, 5)),
+        st.tuples(st.just("leg_gone"), st.integers(0, 5)),
         st.tuples(st.just("tick"), st.integers(0, 30)),
         st.tuples(st.just("reload"), st.booleans()),
     ),
@@ -111,6 +112,9 @@ def test_no_call_lost_double_offered_or_stranded(
                 out = e.handle(ev.OfferFailed(now, offer_id, step[2]))
             else:
                 out = e.handle(ev.AgentLegEnded(now, offer_id))
+        elif kind == "leg_gone" and e._legs:
+            legs = sorted(e._legs)
+            out = e.handle(ev.AgentLegGone(now, legs[step[1] % len(legs)]))
         elif kind == "tick":
             target = now + step[1]
             while (deadline := e.next_deadline()) is not None and deadline <= target:
@@ -135,6 +139,7 @@ def test_no_call_lost_double_offered_or_stranded(
         by_agent = [o.agent_id for o in e.offers.values()]
         assert len(by_agent) == len(set(by_agent)), "an agent holds two calls"
         for offer in e.offers.values():
+            assert e.agents[offer.agent_id].leg is None, "an agent was rung while its last leg may exist"
             assert e.agents[offer.agent_id].call_id == offer.call_id
             assert e.calls[offer.call_id].offer_id == offer.offer_id
         for call in e.calls.values():
@@ -150,7 +155,12 @@ def test_no_call_lost_double_offered_or_stranded(
             skill = e.queue_config(call.queue).skill
             for agent in e.agents.values():
                 level = MAX_LEVEL if skill is None else agent.skills.get(skill, 0)
-                idle = agent.available and agent.activity is Activity.IDLE and agent.not_before is None
+                idle = (
+                    agent.available
+                    and agent.activity is Activity.IDLE
+                    and agent.not_before is None
+                    and agent.leg is None
+                )
                 assert not (idle and call.queue in agent.queues and level >= max(needed, 1)), (
                     f"{agent.agent_id} idle while {call.call_id} waits in {call.queue}"
                 )

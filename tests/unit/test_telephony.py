@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from acd import events as ev
 from app.services import telephony
 
@@ -44,3 +46,18 @@ def test_originate_reason_codes() -> None:
     assert telephony.offer_failure(3) is ev.OfferFailure.NO_ANSWER
     assert telephony.offer_failure("5") is ev.OfferFailure.BUSY
     assert telephony.offer_failure(None) is ev.OfferFailure.ERROR
+
+
+@pytest.mark.parametrize(
+    ("reason", "cause", "failure"),
+    [
+        ("0", "17", ev.OfferFailure.BUSY),  # 486 Busy Here: not "unreachable"
+        ("0", "21", ev.OfferFailure.REJECTED),  # 603 Decline
+        ("0", "19", ev.OfferFailure.NO_ANSWER),  # 480
+        ("3", "19", ev.OfferFailure.NO_ANSWER),  # rang out
+        ("0", None, ev.OfferFailure.UNREACHABLE),  # not registered: no leg at all
+        ("0", "16", ev.OfferFailure.UNREACHABLE),  # the cause says nothing of the phone
+    ],
+)
+def test_the_leg_hangup_cause_decides(reason: str, cause: str | None, failure: ev.OfferFailure) -> None:
+    assert telephony.offer_failure(reason, cause) is failure
