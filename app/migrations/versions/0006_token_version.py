@@ -1,7 +1,7 @@
 """Users: a token version (revokes tokens), and ids that SQLite never reuses.
 
 Revision ID: 0006
-Revises: 0007
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0007"  # after the agent profiles (main)
+down_revision: str | Sequence[str] | None = "0005"  # after main's 0007 and 0005 (at merge time)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
