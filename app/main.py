@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from acd.ami import AmiLink
 from agents.compliance import IncidentOpened
+from app import middleware
 from app.api import (
     agent_profiles,
     agents,
@@ -31,6 +32,8 @@ from app.api import (
 )
 from app.api import metrics as metrics_api
 from app.api.deps import get_settings_dep
+from app.api.docs import mount_docs
+from app.api.errors import declare_common_errors
 from app.db.engine import make_engine, session_factory
 from app.db.migrate import upgrade
 from app.observability.wiring import Observability
@@ -146,7 +149,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Automatic call distribution, agent presence and work orders for a citizen hotline.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    middleware.install(app, settings, {"/api/v1/agent-profiles/import": agent_profiles.MAX_IMPORT_BYTES})
+    declare_common_errors(app)
+    mount_docs(app)
     app.dependency_overrides[get_settings_dep] = lambda: settings
     for module in (
         health,

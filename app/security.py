@@ -1,9 +1,10 @@
 """Passwords, access tokens and the FastAPI dependencies that enforce them.
 
 Roles are ordered ``agent < supervisor < admin``: a role passes every check a lower role passes.
-Tokens are HS256 JWTs carrying ``sub`` (username), ``role`` and ``agent_id``. The claims are for
-clients; on each request the user is re-read from the database so deactivation or a role change
-takes effect before the token expires.
+Tokens are HS256 JWTs carrying ``sub`` (the user's id), ``ver`` (the user's token version),
+``name``, ``role`` and ``agent_id``. On each request the user is re-read by id and the token passes
+only while the user is active and still has that token version: deleting a user (ids are never
+reused), disabling one, changing its role or revoking its tokens ends every token issued before.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.deps import SessionDep, SettingsDep
 from app.db.models import Role, User
@@ -78,7 +79,9 @@ def create_access_token(user: User, settings: Settings, *, now: datetime | None 
     """A token for ``user`` valid ``settings.token_minutes`` from ``now`` (default: the current time)."""
     issued = now or datetime.now(UTC)
     claims: dict[str, Any] = {
-        "sub": user.username,
+        "sub": str(user.id),
+        "ver": user.token_version,
+        "name": user.username,
         "role": user.role.value,
         "agent_id": user.agent_id,
         "iat": issued,
@@ -93,7 +96,7 @@ def decode_access_token(token: str, settings: Settings) -> dict[str, Any]:
         token,
         require_jwt_secret(settings),
         algorithms=[ALGORITHM],
-        options={"require": ["sub", "exp", "iat"]},
+        options={"require": ["sub", "ver", "exp", "iat"]},
     )
 
 
@@ -127,10 +130,32 @@ def current_user(
         raise _unauthorized("Token has expired") from None
     except jwt.InvalidTokenError:
         raise _unauthorized("Invalid token") from None
-    user = session.scalar(select(User).where(User.username == claims["sub"]))
-    if user is None or not user.active:
+    user = token_holder(session, claims)
+    if user is None:
         raise _unauthorized("Unknown or inactive user")
     return AuthUser(id=user.id, username=user.username, role=user.role, agent_id=user.agent_id)
+
+
+def token_still_valid(sessions: sessionmaker[Session], token: str, settings: Settings) -> bool:
+    """Whether ``token`` would still be accepted now: for long-lived responses (push streams) to re-check."""
+    try:
+        claims = decode_access_token(token, settings)
+    except jwt.InvalidTokenError:
+        return False
+    with sessions() as session:
+        return token_holder(session, claims) is not None
+
+
+def token_holder(session: Session, claims: dict[str, Any]) -> User | None:
+    """The active user the verified ``claims`` were issued to, if that token has not been revoked."""
+    try:
+        user_id, version = int(claims["sub"]), int(claims["ver"])
+    except (TypeError, ValueError):
+        return None
+    user = session.get(User, user_id) if 0 < user_id < 2**63 else None
+    if user is None or not user.active or user.token_version != version:
+        return None
+    return user
 
 
 CurrentUserDep = Annotated[AuthUser, Depends(current_user)]
@@ -156,3 +181,14 @@ def authorize_agent(agent_id: str | None, user: AuthUser) -> None:
         return
     if agent_id is None or user.agent_id != agent_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Agents may only access their own records")
+
+
+def refuse_own(user: AuthUser, agent_id: str | None, requested_by: str | None = None, *, detail: str) -> None:
+    """403 when ``user`` would authorize, force or decide something of his own.
+
+    The one rule behind every supervisor's decision: not on his own agent (``agent_id``), nor on a
+    request he filed himself (``requested_by``), whatever his role.
+    """
+    own_agent = user.agent_id is not None and user.agent_id == agent_id
+    if own_agent or (requested_by is not None and requested_by == user.username):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)

@@ -67,6 +67,27 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_secret_file: str | None = None
     token_minutes: int = Field(480, gt=0, description="access token lifetime (one shift)")
+    login_max_failures_per_user: int = Field(
+        5, gt=0, description="failed logins for one username within the window, then 429 until it passes"
+    )
+    login_max_failures_per_address: int = Field(
+        20, gt=0, description="failed logins from one client address within the window, then 429"
+    )
+    login_failure_window_seconds: float = Field(900.0, gt=0, description="how long a failed login counts")
+    login_concurrent_hashes: int = Field(
+        2, gt=0, description="password checks at once (argon2 takes 64 MiB and a core each); others wait"
+    )
+    login_hash_wait_seconds: float = Field(
+        5.0, gt=0, description="a login waiting longer than this for a password check gets 503"
+    )
+    stream_recheck_seconds: float = Field(
+        5.0, gt=0, description="a push stream re-checks its user (active, token not revoked) this often"
+    )
+
+    # Requests
+    max_body_bytes: int = Field(
+        65_536, gt=0, description="request bodies larger than this are refused with 413 before parsing"
+    )
 
     # Call distribution
     queues: list[str] = Field(

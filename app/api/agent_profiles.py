@@ -11,10 +11,12 @@ from typing import Annotated, Literal
 
 from anyio import from_thread, to_thread
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from acd.views import AgentProfile, ProfileError
 from app.api.deps import SessionDep, SettingsDep
+from app.api.errors import errors, unprocessable
+from app.api.paths import segment_except
 from app.db.models import Agent, Role
 from app.security import AuthUser, require_roles
 from app.services.agent_profiles import (
@@ -36,6 +38,8 @@ AGENT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$"
 
 
 class ProfileIn(BaseModel):
+    model_config = ConfigDict(strict=True)  # "order": false is not 0
+
     name: str = Field("", max_length=100, description="shown on the wallboard and supervisor views")
     queues: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=200, description="queues served; empty: every queue"
@@ -86,7 +90,11 @@ def list_profiles(user: SupervisorDep, session: SessionDep) -> list[ProfileOut]:
     return [_out(p, pins[p.agent_id]) for p in load_profiles(session)]
 
 
-@router.get("/{agent_id}", response_model=ProfileOut)
+#: An agent id in a path: any segment but the profiles' own action (``import``).
+AGENT_SEGMENT = segment_except("profile_agent", "import")
+
+
+@router.get(f"/{{agent_id:{AGENT_SEGMENT}}}", response_model=ProfileOut, responses=errors(404))
 def get_profile(agent_id: str, user: SupervisorDep, session: SessionDep) -> ProfileOut:
     row = session.get(Agent, agent_id)
     if row is None:
@@ -94,7 +102,7 @@ def get_profile(agent_id: str, user: SupervisorDep, session: SessionDep) -> Prof
     return _out(to_profile(row), row.pin_hash is not None)
 
 
-@router.put("/{agent_id}", response_model=ProfileOut)
+@router.put(f"/{{agent_id:{AGENT_SEGMENT}}}", response_model=ProfileOut)
 def put_profile(
     agent_id: Annotated[str, Path(pattern=AGENT_ID)],
     body: ProfileIn,
@@ -109,14 +117,16 @@ def put_profile(
             check_pin_format(body.pin)
         profile = AgentProfile(agent_id, body.name.strip(), frozenset(body.queues), body.skills, body.order)
     except ProfileError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+        raise unprocessable(("body",), str(exc)) from None
     [saved] = save_profiles(session, [ProfileRecord(profile, body.pin)])
     apply_live(request, settings, [saved])
     row = session.get(Agent, agent_id)
     return _out(saved, row is not None and row.pin_hash is not None)
 
 
-@router.delete("/{agent_id}/pin", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    f"/{{agent_id:{AGENT_SEGMENT}}}/pin", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404)
+)
 def clear_pin(agent_id: str, user: SupervisorDep, session: SessionDep) -> None:
     """Remove the agent's PIN: it can then log in only through the API, not from a phone."""
     row = session.get(Agent, agent_id)
@@ -126,7 +136,20 @@ def clear_pin(agent_id: str, user: SupervisorDep, session: SessionDep) -> None:
     session.commit()
 
 
-@router.post("/import", response_model=ImportOut)
+@router.post(
+    "/import",
+    response_model=ImportOut,
+    responses=errors(413),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/toml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 async def import_profiles(
     request: Request,
     user: SupervisorDep,
@@ -144,9 +167,9 @@ async def import_profiles(
     try:
         records = parse_import(body.decode("utf-8"), format)
     except UnicodeDecodeError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="the file is not UTF-8") from None
+        raise unprocessable(("body",), "the file is not UTF-8") from None
     except (ProfileImportError, ProfileError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+        raise unprocessable(("body",), str(exc)) from None
     factory = request.app.state.session_factory
 
     def store() -> list[AgentProfile]:

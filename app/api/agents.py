@@ -12,6 +12,7 @@ from sqlalchemy import select
 from acd.views import AgentSnapshot
 from agents.presence import Cause, PresenceError
 from app.api.deps import SessionDep
+from app.api.errors import errors, unprocessable
 from app.db.models import Agent, Role
 from app.security import AuthUser, CurrentUserDep, authorize_agent
 from app.services.distribution import DistributionService
@@ -90,7 +91,7 @@ def list_agents(user: CurrentUserDep, session: SessionDep, service: Distribution
     return from_thread.run_sync(lambda: [_out(service.agent(i), service.clock(), name) for i, name in rows])
 
 
-@router.get("/{agent_id}", response_model=AgentOut)
+@router.get("/{agent_id}", response_model=AgentOut, responses=errors(404))
 def get_agent(agent_id: str, user: CurrentUserDep, session: SessionDep, service: DistributionDep) -> AgentOut:
     authorize_agent(agent_id, user)
     name = _agent_row(session, agent_id).name
@@ -115,11 +116,13 @@ def _act(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
 
 
-@router.post("/{agent_id}/login", response_model=AgentOut)
+@router.post("/{agent_id}/login", response_model=AgentOut, responses=errors(404, 409))
 def log_in(
     agent_id: str, body: LoginIn, user: CurrentUserDep, session: SessionDep, service: DistributionDep
 ) -> AgentOut:
     """Log in at a phone. The agent takes no calls until it says ready."""
+    authorize_agent(agent_id, user)  # before saying who holds the phone
+    _agent_row(session, agent_id)
     endpoint = body.endpoint.split("/", 1)[-1]
     holder = from_thread.run_sync(service.agent_at, endpoint)
     if holder is not None and holder != agent_id:
@@ -129,14 +132,14 @@ def log_in(
     return _act(agent_id, user, session, service, "log_in", endpoint=endpoint)
 
 
-@router.post("/{agent_id}/ready", response_model=AgentOut)
+@router.post("/{agent_id}/ready", response_model=AgentOut, responses=errors(404, 409))
 def make_ready(
     agent_id: str, user: CurrentUserDep, session: SessionDep, service: DistributionDep
 ) -> AgentOut:
     return _act(agent_id, user, session, service, "make_ready")
 
 
-@router.post("/{agent_id}/busy", response_model=AgentOut)
+@router.post("/{agent_id}/busy", response_model=AgentOut, responses=errors(404, 409))
 def make_busy(
     agent_id: str,
     body: BusyIn,
@@ -149,10 +152,10 @@ def make_busy(
     unapproved until a supervisor approves it (better request it: ``POST /api/v1/busy-requests``)."""
     refused = request.app.state.presence_watch.config.check(body.reason)
     if refused is not None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=refused)
+        raise unprocessable(("body", "reason"), refused)
     return _act(agent_id, user, session, service, "make_busy", reason=body.reason)
 
 
-@router.post("/{agent_id}/logout", response_model=AgentOut)
+@router.post("/{agent_id}/logout", response_model=AgentOut, responses=errors(404, 409))
 def log_out(agent_id: str, user: CurrentUserDep, session: SessionDep, service: DistributionDep) -> AgentOut:
     return _act(agent_id, user, session, service, "log_out")

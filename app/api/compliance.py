@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field
@@ -16,8 +15,10 @@ from pydantic import BaseModel, Field
 from agents.compliance import IncidentKind
 from agents.presence import AgentState
 from app.api.deps import PaginationDep, TimeRangeDep
+from app.api.errors import errors, text
+from app.api.limits import Day, TimeZoneQuery, time_zone
 from app.db.models import Role
-from app.security import AuthUser, CurrentUserDep, authorize_agent, require_roles
+from app.security import AuthUser, CurrentUserDep, authorize_agent, refuse_own, require_roles
 from app.services.compliance import (
     ComplianceStore,
     IncidentFilter,
@@ -120,7 +121,9 @@ def _own_scope(user: AuthUser, agent: str | None) -> str | None:
     return user.agent_id
 
 
-@router.get("/incidents", response_model=list[IncidentOut])
+@router.get(
+    "/incidents", response_model=list[IncidentOut], responses=text("text/csv", "JSON, or CSV with format=csv")
+)
 def list_incidents(
     user: CurrentUserDep,
     store: StoreDep,
@@ -152,7 +155,7 @@ def list_incidents(
     return [_incident_out(v) for v in store.incidents(flt, now, page.limit, page.offset)]
 
 
-@router.get("/incidents/{incident_id}", response_model=IncidentOut)
+@router.get("/incidents/{incident_id}", response_model=IncidentOut, responses=errors(404))
 def get_incident(incident_id: str, user: CurrentUserDep, store: StoreDep, now: NowDep) -> IncidentOut:
     view = store.incident(incident_id, now)
     if view is None:
@@ -165,6 +168,7 @@ def get_incident(incident_id: str, user: CurrentUserDep, store: StoreDep, now: N
     "/incidents/{incident_id}/acknowledgements",
     response_model=IncidentOut,
     status_code=status.HTTP_201_CREATED,
+    responses=errors(404),
 )
 def acknowledge(
     incident_id: str, body: AcknowledgeIn, user: SupervisorDep, store: StoreDep, now: NowDep
@@ -173,8 +177,7 @@ def acknowledge(
     view = store.incident(incident_id, now)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown incident {incident_id!r}")
-    if user.agent_id is not None and view.agent_id == user.agent_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Nobody acknowledges their own incident")
+    refuse_own(user, view.agent_id, detail="Nobody acknowledges their own incident")
     acknowledged = store.acknowledge(incident_id, user.username, body.comment, now)
     assert acknowledged is not None
     return _incident_out(acknowledged)
@@ -205,17 +208,12 @@ def daily(
     user: CurrentUserDep,
     store: StoreDep,
     now: NowDep,
-    day: Annotated[date, Query(alias="date", description="YYYY-MM-DD, local to tz")],
-    tz: Annotated[str, Query(description="IANA time zone of the center")] = "Asia/Shanghai",
+    day: Annotated[Day, Query(alias="date", description="YYYY-MM-DD, local to tz")],
+    tz: TimeZoneQuery = "Asia/Shanghai",
     agent: str | None = None,
 ) -> list[DailyOut]:
     """Per agent: time logged in, ready, on call, wrap-up, busy by reason, not ready, incidents."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"Unknown time zone {tz!r}"
-        ) from None
+    zone = time_zone(tz)
     scope = _own_scope(user, agent)
     rows = store.daily(day, zone, now, [scope] if scope else None)
     return [

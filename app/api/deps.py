@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, status
-from pydantic import AwareDatetime
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from app.api.errors import unprocessable
+from app.api.limits import Instant, OffsetQuery
 from app.db.engine import Sessions
 from app.settings import Settings, get_settings
 
@@ -52,7 +53,7 @@ class Pagination:
     def __init__(
         self,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size")] = 50,
-        offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+        offset: OffsetQuery = 0,
     ) -> None:
         self.limit = limit
         self.offset = offset
@@ -64,15 +65,15 @@ class TimeRange:
     def __init__(
         self,
         from_: Annotated[
-            AwareDatetime | None,
+            Instant | None,
             Query(alias="from", description="inclusive lower bound, ISO 8601 with offset"),
         ] = None,
         to: Annotated[
-            AwareDatetime | None, Query(description="exclusive upper bound, ISO 8601 with offset")
+            Instant | None, Query(description="exclusive upper bound, ISO 8601 with offset")
         ] = None,
     ) -> None:
         if from_ is not None and to is not None and from_ >= to:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="'from' must be before 'to'")
+            raise unprocessable(("query", "to"), "'from' must be before 'to'")
         self.since = from_
         self.until = to
 

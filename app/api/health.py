@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.api.deps import SettingsDep
@@ -30,7 +31,20 @@ def _storage_check(writer: StorageWriter, stall_seconds: float) -> dict[str, obj
     return {"up": False, "status": status_, "backlog": writer.backlog}
 
 
-@router.get("/readyz")
+class CheckOut(BaseModel):
+    up: bool
+    status: str
+    backlog: int | None = None
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    checks: dict[str, CheckOut]
+
+
+@router.get(
+    "/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut, "description": "Not ready"}}
+)
 def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     """Ready when the AMI link is logged in, the database answers and storage writes succeed.
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.api.deps import SettingsDep
+from app.api.errors import errors, text
 from app.db.models import Role
 from app.security import current_user
 
@@ -37,7 +38,12 @@ def metrics_access(
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Requires role supervisor or higher")
 
 
-@router.get("/metrics", dependencies=[Depends(metrics_access)], response_class=Response)
+@router.get(
+    "/metrics",
+    dependencies=[Depends(metrics_access)],
+    response_class=Response,
+    responses={**text(CONTENT_TYPE_LATEST, "Prometheus text exposition"), **errors(401, 403)},
+)
 async def metrics(request: Request) -> Response:
     # async on purpose: the live gauges read the core, which lives on the event loop.
     body = request.app.state.observability.metrics.render()

@@ -11,6 +11,8 @@ from acd.queues_config import load as load_queues
 from agents.presence import AgentState
 from app.api.agents import DistributionDep
 from app.api.deps import SettingsDep
+from app.api.errors import errors, unprocessable
+from app.api.paths import segment_except
 from app.db.models import Role
 from app.security import AuthUser, CurrentUserDep, require_roles
 from app.services.distribution import DistributionService
@@ -121,7 +123,11 @@ def list_queues(user: CurrentUserDep, service: DistributionDep) -> list[QueueOut
     return from_thread.run_sync(_snapshot, service, user, None)
 
 
-@router.get("/{name}", response_model=QueueOut)
+#: A queue's name in a path: any segment but the queues' own action (``reload``).
+QUEUE_NAME = segment_except("queue_name", "reload")
+
+
+@router.get(f"/{{name:{QUEUE_NAME}}}", response_model=QueueOut, responses=errors(404))
 def get_queue(name: str, user: CurrentUserDep, service: DistributionDep) -> QueueOut:
     found = from_thread.run_sync(_snapshot, service, user, name)
     if not found:
@@ -133,7 +139,12 @@ class ReloadOut(BaseModel):
     queues: list[str]
 
 
-@router.post("/reload", response_model=ReloadOut, dependencies=[Depends(require_roles(Role.admin))])
+@router.post(
+    "/reload",
+    response_model=ReloadOut,
+    dependencies=[Depends(require_roles(Role.admin))],
+    responses=errors(409, 422),
+)
 def reload_queues(service: DistributionDep, settings: SettingsDep) -> ReloadOut:
     """Re-read the queues file and apply it without dropping a waiting call (admins only)."""
     if not settings.queues_file:
@@ -143,8 +154,6 @@ def reload_queues(service: DistributionDep, settings: SettingsDep) -> ReloadOut:
     try:
         routing = load_queues(settings.queues_file)
     except (ConfigError, OSError) as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"Queues file rejected: {exc}"
-        ) from None
+        raise unprocessable(("file", "queues"), f"Queues file rejected: {exc}") from None
     from_thread.run_sync(service.reload_queues, routing.queues)
     return ReloadOut(queues=[q.name for q in routing.queues])

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from app.api.deps import SessionDep, SettingsDep, TimeRangeDep
+from app.api.errors import text, unprocessable
 from app.db.models import Role
 from app.security import require_roles
 from app.services.kpi import (
@@ -84,7 +85,7 @@ def kpi_definitions(request: Request, settings: Settings) -> KpiDefinitions:
 @router.get(
     "/kpi",
     response_model=KpiReportOut,
-    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
+    responses=text("text/csv", "JSON, or CSV with format=csv"),
 )
 def kpi(
     request: Request,
@@ -104,11 +105,11 @@ def kpi(
     since = period.since or today
     until = period.until or (tomorrow if since < tomorrow else None)
     if until is None or since >= until:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="'from' must be before 'to'")
+        raise unprocessable(("query", "to"), "'from' must be before 'to'")
     if until - since > MAX_SPAN[interval]:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"at most {MAX_SPAN[interval].days} days per report with interval={interval.value}",
+        raise unprocessable(
+            ("query", "to"),
+            f"at most {MAX_SPAN[interval].days} days per report with interval={interval.value}",
         )
     definitions = kpi_definitions(request, settings)
     report = kpi_report(

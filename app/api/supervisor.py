@@ -19,8 +19,10 @@ from agents.compliance import time_limit
 from agents.presence import AgentState, Cause, PresenceError
 from app.api.agents import DistributionDep
 from app.api.deps import SessionDep, SettingsDep, WriteSessionDep
+from app.api.errors import errors, unprocessable
+from app.api.limits import RowIdPath
 from app.db.models import Agent, BusyRequest, BusyRequestStatus, Role
-from app.security import AuthUser, CurrentUserDep, authorize_agent, require_roles
+from app.security import AuthUser, CurrentUserDep, authorize_agent, refuse_own, require_roles
 from app.services.presence_watch import PresenceWatch
 
 router = APIRouter(tags=["supervisor"])
@@ -132,11 +134,18 @@ def live_agents(
     return rows
 
 
-@router.post("/api/v1/supervisor/agents/{agent_id}/force", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/api/v1/supervisor/agents/{agent_id}/force",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(404, 409),
+)
 def force(
     agent_id: str, body: ForceIn, user: SupervisorDep, session: SessionDep, service: DistributionDep
 ) -> None:
-    """Force an agent ready, busy, not ready or logged out (recorded with cause "supervisor")."""
+    """Force an agent ready, busy, not ready or logged out (recorded with cause "supervisor").
+
+    Never one's own state: a supervisor who also takes calls is forced by another supervisor."""
+    refuse_own(user, agent_id, detail="Nobody forces their own state")
     if session.get(Agent, agent_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown agent {agent_id!r}")
     reason = body.reason or FORCED
@@ -159,7 +168,12 @@ def force(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
 
 
-@router.post("/api/v1/busy-requests", response_model=BusyRequestOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/api/v1/busy-requests",
+    response_model=BusyRequestOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(404, 409),
+)
 def request_busy(
     body: BusyRequestIn, user: CurrentUserDep, session: WriteSessionDep, watch: WatchDep
 ) -> BusyRequestOut:
@@ -167,7 +181,7 @@ def request_busy(
     authorize_agent(body.agent_id, user)
     reason = watch.config.reasons.get(body.reason)
     if reason is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=watch.config.check(body.reason))
+        raise unprocessable(("body", "reason"), watch.config.check(body.reason) or "unknown reason")
     if not reason.needs_approval:
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail=f"{body.reason!r} needs no approval: just go busy with it"
@@ -212,8 +226,12 @@ def _decide(
     row = session.get(BusyRequest, request_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown busy request {request_id}")
-    if user.agent_id is not None and user.agent_id == row.agent_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Nobody decides their own busy request")
+    refuse_own(
+        user,
+        row.agent_id,
+        row.requested_by,
+        detail="Nobody decides their own busy request, nor one they filed",
+    )
     decided = session.execute(
         update(BusyRequest)
         .where(BusyRequest.id == request_id, BusyRequest.status == BusyRequestStatus.pending)
@@ -232,15 +250,21 @@ def _decide(
     return row
 
 
-@router.post("/api/v1/busy-requests/{request_id}/approve", response_model=BusyRequestOut)
+@router.post(
+    "/api/v1/busy-requests/{request_id}/approve", response_model=BusyRequestOut, responses=errors(404, 409)
+)
 def approve(
-    request_id: int, body: DecisionIn, user: SupervisorDep, session: WriteSessionDep, watch: WatchDep
+    request_id: RowIdPath, body: DecisionIn, user: SupervisorDep, session: WriteSessionDep, watch: WatchDep
 ) -> BusyRequestOut:
     row = _decide(request_id, True, body, user, session)
     from_thread.run_sync(lambda: watch.approve(row.agent_id, row.reason, user.username))
     return _request_out(row)
 
 
-@router.post("/api/v1/busy-requests/{request_id}/deny", response_model=BusyRequestOut)
-def deny(request_id: int, body: DecisionIn, user: SupervisorDep, session: WriteSessionDep) -> BusyRequestOut:
+@router.post(
+    "/api/v1/busy-requests/{request_id}/deny", response_model=BusyRequestOut, responses=errors(404, 409)
+)
+def deny(
+    request_id: RowIdPath, body: DecisionIn, user: SupervisorDep, session: WriteSessionDep
+) -> BusyRequestOut:
     return _request_out(_decide(request_id, False, body, user, session))

@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
 from app.api.deps import PaginationDep, SessionDep, TimeRangeDep
+from app.api.errors import errors
+from app.api.limits import RowIdPath
 from app.db.models import Role, TicketStatus
 from app.security import CurrentUserDep, authorize_agent
 from app.services import work_orders as orders
@@ -82,10 +84,8 @@ def search_tickets(
     )
 
 
-@router.get("/{ticket_id}", response_model=TicketOut)
-def read_ticket(
-    ticket_id: Annotated[int, Path(ge=1)], user: CurrentUserDep, session: SessionDep
-) -> TicketOut:
+@router.get("/{ticket_id}", response_model=TicketOut, responses=errors(404))
+def read_ticket(ticket_id: RowIdPath, user: CurrentUserDep, session: SessionDep) -> TicketOut:
     view = orders.get_order(session, ticket_id)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Ticket {ticket_id} not found")

@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import make_engine, session_factory
 from app.db.models import Role
-from app.services.users import UserError, create_user, list_users
+from app.services.users import (
+    UserError,
+    create_user,
+    delete_user,
+    list_users,
+    revoke_tokens,
+    set_active,
+    set_role,
+)
 from app.settings import get_settings
 
 
@@ -32,6 +40,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     listing = actions.add_parser("list", help="list users")
     listing.set_defaults(handler=_list)
+
+    # Each of these ends the user's tokens at once (see app/security.py).
+    for name, help_ in (
+        ("disable", "disable a user and end its tokens"),
+        ("enable", "re-enable a disabled user (its old tokens stay revoked)"),
+        ("delete", "delete a user and end its tokens"),
+        ("revoke", "end every token issued to a user so far"),
+    ):
+        action = actions.add_parser(name, help=help_)
+        action.add_argument("name", help="login name")
+        action.set_defaults(handler=_change)
+    role = actions.add_parser("set-role", help="change a user's role and end its tokens")
+    role.add_argument("name", help="login name")
+    role.add_argument("--role", required=True, choices=[r.value for r in Role])
+    role.add_argument("--agent", metavar="ID", help="agent id (for --role agent; created if new)")
+    role.set_defaults(handler=_change)
 
 
 class _Abort(Exception):
@@ -62,6 +86,27 @@ def _create(args: argparse.Namespace) -> int:
         return _not_ready(exc)
     agent = f", agent {user.agent_id}" if user.agent_id else ""
     print(f"created user {user.username} ({user.role.value}{agent})")
+    return 0
+
+
+def _change(args: argparse.Namespace) -> int:
+    try:
+        with _session() as session:
+            match args.users_command:
+                case "disable" | "enable":
+                    set_active(session, args.name, args.users_command == "enable")
+                case "delete":
+                    delete_user(session, args.name)
+                case "revoke":
+                    revoke_tokens(session, args.name)
+                case "set-role":
+                    set_role(session, args.name, args.role, args.agent)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OperationalError, ProgrammingError) as exc:
+        return _not_ready(exc)
+    print(f"{args.users_command}: {args.name} (its earlier tokens no longer work)")
     return 0
 
 

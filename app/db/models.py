@@ -160,7 +160,14 @@ class Agent(Base):
 
 
 class User(Base):
+    """An API account. ``token_version`` is in every token issued to it: incrementing it revokes them all.
+
+    Ids are never reused (SQLite ``AUTOINCREMENT``; PostgreSQL sequences never go back), so a token of
+    a deleted user cannot pass for a new user who takes the same name.
+    """
+
     __tablename__ = "users"
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -168,6 +175,7 @@ class User(Base):
     role: Mapped[Role] = mapped_column(_str_enum(Role, "role"))
     agent_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("agents.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

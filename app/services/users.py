@@ -45,6 +45,51 @@ def create_user(
     return user
 
 
+def _existing(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserError(f"no user {username!r}")
+    return user
+
+
+def revoke_tokens(session: Session, username: str) -> User:
+    """End every token issued to ``username`` so far (the user logs in again)."""
+    user = _existing(session, username)
+    user.token_version += 1
+    session.commit()
+    return user
+
+
+def set_active(session: Session, username: str, active: bool) -> User:
+    """Disable or re-enable a user; either way its earlier tokens are revoked."""
+    user = _existing(session, username)
+    user.active = active
+    user.token_version += 1
+    session.commit()
+    return user
+
+
+def set_role(session: Session, username: str, role: Role | str, agent_id: str | None = None) -> User:
+    """Change a user's role (and agent id); its earlier tokens, which name the old role, are revoked."""
+    role = Role(role)
+    user = _existing(session, username)
+    agent_id = agent_id or user.agent_id
+    if role is Role.agent and not agent_id:
+        raise UserError("a user with role 'agent' needs an agent id (--agent)")
+    if agent_id and session.get(Agent, agent_id) is None:
+        session.add(Agent(id=agent_id, name=username))
+    user.role, user.agent_id = role, agent_id
+    user.token_version += 1
+    session.commit()
+    return user
+
+
+def delete_user(session: Session, username: str) -> None:
+    """Delete a user. Its tokens die with it: they name its id, which is never given to anyone again."""
+    session.delete(_existing(session, username))
+    session.commit()
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 

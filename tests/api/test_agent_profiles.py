@@ -144,7 +144,7 @@ def test_import_hundreds_of_agents_from_csv_all_or_nothing(
 
     bad = "id,name,skills\n3001,甲,tibetan:5\n3002,乙,tibetan:9\n"
     refused = api.post("/api/v1/agent-profiles/import?format=csv", content=bad.encode(), headers=sam)
-    assert refused.status_code == 422 and "line 3" in refused.json()["detail"], refused.text
+    assert refused.status_code == 422 and "line 3" in refused.json()["detail"][0]["msg"], refused.text
     with sessions() as session:
         assert "3001" not in {p.agent_id for p in load_profiles(session)}  # nothing of it stored
 
@@ -177,7 +177,7 @@ id = "1005"
     assert PinCheck(sessions)("9999", "4711") == "unknown_agent"
     refused = api.post("/api/v1/agent-profiles/import?format=toml", content=b"[[agent]]\nid = 1\nfoo = 2\n",
                        headers=login("sam"))  # fmt: skip
-    assert refused.status_code == 422 and "foo" in refused.json()["detail"]
+    assert refused.status_code == 422 and "foo" in refused.json()["detail"][0]["msg"]
 
 
 def test_three_wrong_pins_are_an_incident(

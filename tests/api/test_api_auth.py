@@ -37,7 +37,8 @@ def test_good_password_issues_token(client: TestClient, make_user: Callable[...,
         30 * 60,
     )
     claims = jwt.decode(body["access_token"], JWT_SECRET, algorithms=["HS256"])
-    assert (claims["sub"], claims["role"], claims["agent_id"]) == ("li", "agent", "1001")
+    assert (claims["name"], claims["role"], claims["agent_id"], claims["ver"]) == ("li", "agent", "1001", 0)
+    assert claims["sub"].isdigit()  # the user's id, not the reusable name
     assert claims["exp"] - claims["iat"] == 30 * 60
 
 

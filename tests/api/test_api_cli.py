@@ -124,3 +124,27 @@ def test_duplicate_user_refused(hotline: Hotline, capsys: pytest.CaptureFixture[
 def test_role_choices_enforced(hotline: Hotline) -> None:
     with pytest.raises(SystemExit):
         hotline("users", "create", "x", "--role", "god", "--password-stdin")
+
+
+def test_disable_set_role_revoke_and_delete_from_the_console(
+    hotline: Hotline, client: TestClient, make_user: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_user("wang", "agent", "1007")
+    password = "correct horse battery"  # the make_user default
+
+    def token() -> dict[str, str]:
+        response = client.post("/api/v1/token", data={"username": "wang", "password": password})
+        return {"Authorization": f"Bearer {response.json().get('access_token')}"}
+
+    for argv in (("revoke", "wang"), ("set-role", "wang", "--role", "supervisor"), ("disable", "wang")):
+        headers = token()
+        assert client.get("/api/v1/tickets", headers=headers).status_code == 200
+        assert hotline("users", *argv) == 0
+        assert client.get("/api/v1/tickets", headers=headers).status_code == 401, argv
+    assert hotline("users", "enable", "wang") == 0
+    assert client.get("/api/v1/tickets", headers=headers).status_code == 401  # stays revoked
+    headers = token()
+    assert hotline("users", "delete", "wang") == 0
+    assert client.get("/api/v1/tickets", headers=headers).status_code == 401
+    assert hotline("users", "delete", "wang") == 1
+    assert "no user 'wang'" in capsys.readouterr().err

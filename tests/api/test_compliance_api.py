@@ -214,7 +214,7 @@ def test_busy_reasons_are_checked(api: TestClient, as_: Any) -> None:
     alice = as_("alice")
     api.post("/api/v1/agents/1001/login", json={"endpoint": "agent1"}, headers=alice)
     unknown = api.post("/api/v1/agents/1001/busy", json={"reason": "nap"}, headers=alice)
-    assert unknown.status_code == 422 and "unknown busy reason" in unknown.json()["detail"]
+    assert unknown.status_code == 422 and "unknown busy reason" in unknown.json()["detail"][0]["msg"]
     assert api.post("/api/v1/agents/1001/busy", json={}, headers=alice).status_code == 422
     assert api.post("/api/v1/agents/1001/busy", json={"reason": "break"}, headers=alice).status_code == 200
     free = api.post("/api/v1/busy-requests", json={"agent_id": "1001", "reason": "break"}, headers=alice)

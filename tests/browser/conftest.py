@@ -116,6 +116,7 @@ class Center:
             wallboard_busy_limit_seconds=3600.0,
             timezone="UTC",
             metrics_token=SecretStr(METRICS_TOKEN),
+            stream_recheck_seconds=0.5,
         )
         # "break" over its own limit (2 s here) is what the page highlights.
         reasons = tmp / "busy_reasons.toml"

@@ -43,6 +43,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
     ):  # fmt: skip
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations land there
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(20)
     try:
@@ -151,6 +152,16 @@ def test_the_wallboard_speaks_chinese_by_default_and_english_on_request(
     browser.refresh()  # the choice is remembered
     wait.until(lambda b: b.find_element(By.ID, "link").text in ("live", "signed out"))
     assert browser.execute_script("return document.documentElement.lang") == "en"
+
+
+def test_the_page_runs_under_its_content_security_policy(browser: WebDriver, center: Center) -> None:
+    """No inline script, nothing blocked: also after a reload answered 304 from the browser's cache."""
+    browser.get_log("browser")  # forget earlier tests' messages
+    _sign_in(browser, center)  # loads, clears the session, reloads (revalidated: 304), signs in
+    browser.refresh()
+    WebDriverWait(browser, 10).until(ec.text_to_be_present_in_element((By.ID, "link"), "live"))
+    blocked = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert blocked == []
 
 
 def test_agents_appear_by_name(browser: WebDriver, center: Center) -> None:

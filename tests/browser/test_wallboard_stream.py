@@ -10,8 +10,12 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.browser.conftest import METRICS_TOKEN, Center
+from app.db.engine import session_factory
+from app.db.models import Role
+from app.services.users import create_user, revoke_tokens, set_active, set_role
+from tests.browser.conftest import METRICS_TOKEN, PASSWORD, Center
 
 CALLER = "13900139000"
 
@@ -121,3 +125,48 @@ def test_metrics_need_the_metrics_token_or_a_supervisor(center: Center) -> None:
         assert response.status_code == 200
         assert "hotline_ami_up 1.0" in response.text
         assert 'hotline_queue_calls_waiting{queue="general"}' in response.text
+
+
+def _read_until_closed(base_url: str, token: str, timeout: float) -> tuple[list[str], float]:
+    """Every SSE event name of the stream until the server closes it; and how long that took."""
+    events, started = [], time.monotonic()
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        httpx.Client(timeout=httpx.Timeout(5, read=timeout)) as client,
+        client.stream("GET", f"{base_url}/api/v1/wallboard/stream", headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                events.append(line.removeprefix("event: "))
+    return events, time.monotonic() - started
+
+
+@pytest.mark.parametrize("change", ["disable", "revoke", "set-role"])
+def test_a_stream_ends_when_its_user_loses_access(center: Center, change: str) -> None:
+    name = f"lead-{change}"
+    with session_factory(center.db)() as session:
+        create_user(session, name, PASSWORD, Role.supervisor)
+    token = center.token(name)
+
+    def take_access_away() -> None:
+        time.sleep(1.0)
+        with session_factory(center.db)() as session:
+            match change:
+                case "disable":
+                    set_active(session, name, False)
+                case "revoke":
+                    revoke_tokens(session, name)
+                case "set-role":
+                    set_role(session, name, Role.agent, "1009")
+
+    changer = threading.Thread(target=take_access_away)
+    changer.start()
+    events, took = _read_until_closed(center.owner.base_url, token, timeout=20)
+    changer.join()
+    assert events[0] == "snapshot" and events[-1] == "end", events
+    assert 1.0 <= took < 4.0, took  # re-checked every 0.5 s here, not at the 300 s cap
+    again = httpx.get(
+        f"{center.owner.base_url}/api/v1/wallboard/stream", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert again.status_code == 401
