@@ -51,6 +51,17 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("HOTLINE_REDIS_URL", "REDIS_URL"),
     )
+    write_journal: str = Field(
+        "./hotline-writes.journal",
+        description="local file keeping the storage writes a stopping service could not make; the next start"
+        " makes them first. One per service instance, on a local disk",
+    )
+    storage_shutdown_grace: float = Field(
+        10.0, gt=0, description="at stop, journal what is left once the database took no write for this long"
+    )
+    storage_stall_seconds: float = Field(
+        5.0, gt=0, description="not ready (/readyz) while a storage write has waited this long, or failed"
+    )
 
     # Auth
     jwt_secret: SecretStr | None = None
@@ -71,6 +82,17 @@ class Settings(BaseSettings):
     )
     agent_context: str = "acd-agent"
     agent_channel_tech: str = "PJSIP"
+
+    # Intake and the agent's desktop (README: "The agent's desk")
+    taxonomy_file: str | None = Field(
+        None, description="TOML categories and districts (see taxonomy.example.toml); default: that file"
+    )
+    language: str = Field(
+        "zh-CN", pattern=r"^(zh-CN|en)$", description="the pages' default language: zh-CN or en"
+    )
+    screen_pop_previous_orders: int = Field(
+        5, ge=0, le=50, description="how many of the caller's earlier work orders the screen pop lists"
+    )
 
     # KPIs and observability (definitions: README, "KPI definitions")
     timezone: str = Field(

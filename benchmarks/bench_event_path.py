@@ -435,7 +435,7 @@ async def service_with(port: int, agents: int, tracker: type | None = None) -> t
     )
     watch = PresenceWatch(service, NullStore(), DEFAULT_CONFIG)  # type: ignore[arg-type]
     if tracker is not None:
-        watch.tracker = tracker(DEFAULT_CONFIG)
+        watch.tracker = tracker(DEFAULT_CONFIG, new_id=watch.tracker._new_id)
     sentinel = Sentinel()
     service.event_observers.append(sentinel)
     for i in range(agents):

@@ -25,7 +25,7 @@ from acd.queues_config import DestinationKind
 from acd.views import CenterSnapshot
 from agents.compliance import IncidentKind
 from agents.presence import AgentState
-from app.db.models import CallOutcome
+from app.db.models import CallOutcome, Disposition
 from app.services.kpi import NATIONAL_SERVICE_LEVEL_SECONDS, WAIT_FATES, Counted, Fate, KpiDefinitions
 from app.settings import Settings
 
@@ -47,10 +47,20 @@ class LinkView(Protocol):
     def reconnects(self) -> int: ...
 
 
+class WriterView(Protocol):
+    failing: bool
+    failures: dict[str, int]
+
+    @property
+    def backlog(self) -> int: ...
+    def stalled_for(self) -> float: ...
+
+
 class CenterView(Protocol):
     """What the live views read of the distribution service: the core's snapshot, and the link."""
 
     link: LinkView
+    writer: WriterView
 
     def clock(self) -> float: ...
     def snapshot(self) -> CenterSnapshot: ...
@@ -101,6 +111,32 @@ class _LiveCollector(Collector):
         yield CounterMetricFamily(
             "hotline_ami_reconnects", "Reconnections of the AMI link", value=service.link.reconnects
         )
+        yield from _storage_metrics(service.writer)
+
+
+def _storage_metrics(writer: WriterView) -> Iterator[Metric]:
+    """The storage writer (app/services/writer.py): what waits to be written, and what failed."""
+    yield GaugeMetricFamily(
+        "hotline_storage_backlog", "Storage writes queued and not yet made", value=writer.backlog
+    )
+    yield GaugeMetricFamily(
+        "hotline_storage_write_stalled_seconds",
+        "How long the write at the head of the queue has waited to be made, 0 if none",
+        value=round(writer.stalled_for(), 3),
+    )
+    yield GaugeMetricFamily(
+        "hotline_storage_writes_failing",
+        "1 while the write at the head fails and is retried",
+        value=int(writer.failing),
+    )
+    failures = CounterMetricFamily(
+        "hotline_storage_write_failures",
+        "Failed write attempts: outage (retried) or rejected (refused by the database, given up)",
+        labels=["kind"],
+    )
+    for kind in ("outage", "rejected"):
+        failures.add_metric([kind], writer.failures[kind])
+    yield failures
 
 
 class HotlineMetrics:
@@ -166,6 +202,12 @@ class HotlineMetrics:
         self.tickets = Counter(
             "hotline_tickets_opened", "Work orders opened (one per answered call)", ["queue"], registry=reg
         )
+        self.dispositions = Counter(
+            "hotline_work_orders_submitted",
+            "Work orders submitted, by disposition (the acceptance rate's parts)",
+            ["queue", "disposition"],
+            registry=reg,
+        )
         self.incidents = Counter("hotline_agent_incidents", "Agent incidents by kind", ["kind"], registry=reg)
         self._threshold = Gauge(
             "hotline_queue_service_level_seconds",
@@ -214,6 +256,8 @@ class HotlineMetrics:
                 counter.labels(queue)
             for fate in WAIT_FATES:
                 self.wait.labels(queue, fate.value)
+            for disposition in Disposition:
+                self.dispositions.labels(queue, disposition.value)
 
     def queue_label(self, queue: str) -> str:
         return queue if queue in self.queues else OTHER_QUEUE
@@ -224,6 +268,10 @@ class HotlineMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def record_disposition(self, queue: str, disposition: str) -> None:
+        """Count a work order submitted (by this process's API) with its disposition."""
+        self.dispositions.labels(self.queue_label(queue), Disposition(disposition).value).inc()
 
     def record_incident(self, kind: str) -> None:
         """Count an agent incident (compliance rules call this too); unknown kinds count as ``other``."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.busy_reasons import parse_config
+from agents.busy_reasons import BusyConfig, parse_config
 from agents.compliance import ComplianceTracker, Output
 from agents.presence import AgentState, Cause, Presence, PresenceError, Transition
 
@@ -20,6 +22,12 @@ CONFIG = parse_config(
         "rules": {"left_post_grace_seconds": 30, "personal_call_grace_seconds": 5, "shift_gap_hours": 2},
     }
 )
+
+
+def tracker(cls: type[ComplianceTracker], config: BusyConfig = CONFIG) -> ComplianceTracker:
+    """A tracker numbering its incidents i1, i2... (so that two runs can be compared)."""
+    ids = itertools.count(1)
+    return cls(config, new_id=lambda: f"i{next(ids)}")
 
 
 class ScanningTracker(ComplianceTracker):
@@ -136,11 +144,12 @@ def _run(tracker: ComplianceTracker, facts: list[tuple[float, bool, tuple]]) -> 
 def test_the_indexed_tracker_says_exactly_what_a_full_scan_says(
     facts: list[tuple[float, bool, tuple]],
 ) -> None:  # type: ignore[type-arg]
-    assert _run(ComplianceTracker(CONFIG), facts) == _run(ScanningTracker(CONFIG), facts)
+    assert _run(tracker(ComplianceTracker), facts) == _run(tracker(ScanningTracker), facts)
 
 
 def _center(n: int) -> tuple[CountingTracker, Presence]:
-    tracker = CountingTracker(CONFIG)
+    ids = itertools.count(1)
+    tracker = CountingTracker(CONFIG, new_id=lambda: f"i{next(ids)}")
     presence = Presence()
     for i in range(n):
         agent, phone = f"a{i}", f"p{i}"
@@ -182,4 +191,4 @@ def test_agents_due_in_one_late_tick_open_in_creation_order_as_a_scan_would() ->
         (0.0, False, ("busy", "a2", "toilet")),  # over its limit at 601 s
         (3000.0, True, ("status", "a1")),  # the timer was late: both come due in one tick
     ]
-    assert _run(ComplianceTracker(CONFIG), facts) == _run(ScanningTracker(CONFIG), facts)
+    assert _run(tracker(ComplianceTracker), facts) == _run(tracker(ScanningTracker), facts)
