@@ -31,6 +31,7 @@ A busy forced by a supervisor, or set by the system, breaks no busy rule: the su
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -159,6 +160,8 @@ class _Agent:
     approvals: set[str] = field(default_factory=set)  # approved reasons not yet taken
     open: dict[IncidentKind, _Open] = field(default_factory=dict)
     carried: IncidentOpened | None = None  # an unapproved busy the previous run left open
+    order: int = 0  # creation order: agents due together are evaluated in it, as a full scan would
+    next_due: float | None = None  # earliest due time of a rule not open yet (its entry in the heap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,13 @@ class ComplianceTracker:
         self._new_id = new_id
         self.agents: dict[str, _Agent] = {}
         self.phones: dict[str, _Phone] = {}
+        # Per fact, only the agents it concerns are evaluated: those at the phone's endpoint, and
+        # those with a rule coming due (a heap of (due_at, order, agent_id); entries whose due time
+        # is no longer the agent's ``next_due`` are stale and skipped). Conditions change only with
+        # facts about the agent or its phone, each followed by its evaluation, so between facts an
+        # agent can only open what comes due: the result is that of evaluating every agent.
+        self._dues: list[tuple[float, int, str]] = []
+        self._at_endpoint: dict[str, dict[str, _Agent]] = {}
 
     def new_incident_id(self) -> str:
         """An id for an incident of another rule set (feature-code login), from the same sequence."""
@@ -200,7 +210,7 @@ class ComplianceTracker:
             agent.shift_used[agent.reason] = used + (t.at - agent.since)
         if t.to_state is AgentState.LOGGED_OUT:
             agent.logged_out_at = t.at
-            agent.endpoint = None
+            self._set_endpoint(agent, None)
             agent.approvals.clear()
         elif t.from_state is AgentState.LOGGED_OUT:
             gap = self.config.rules.shift_gap
@@ -208,7 +218,7 @@ class ComplianceTracker:
                 agent.shift_used.clear()
             agent.session_start = t.at
         if endpoint is not None and t.to_state is not AgentState.LOGGED_OUT:
-            agent.endpoint = endpoint
+            self._set_endpoint(agent, endpoint)
         agent.state, agent.since, agent.reason = t.to_state, t.at, t.reason
         if t.to_state is AgentState.BUSY:
             agent.authority = self._authority(agent, t)
@@ -273,13 +283,10 @@ class ComplianceTracker:
         return self._advance(at, strict=False)
 
     def next_deadline(self) -> float | None:
-        dues = [
-            due.due_at
-            for agent in self.agents.values()
-            for kind, due in self._conditions(agent).items()
-            if due is not None and not self._is_open(agent, kind, due)
-        ]
-        return min(dues, default=None)
+        dues = self._dues
+        while dues and self.agents[dues[0][2]].next_due != dues[0][0]:
+            heapq.heappop(dues)  # stale
+        return dues[0][0] if dues else None
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -350,6 +357,7 @@ class ComplianceTracker:
         may end the condition, so a break of exactly its limit is no incident.
         """
         out: list[Output] = []
+        next_due: float | None = None
         for kind, due in self._conditions(agent).items():
             current = agent.open.get(kind)
             if current is not None and (due is None or due.episode != current.episode):
@@ -371,27 +379,63 @@ class ComplianceTracker:
                     agent.state is AgentState.NOT_READY and agent.reason == LEFT_POST
                 ):
                     out.append(TakeOutOfService(agent.agent_id, at))
+            elif next_due is None or due.due_at < next_due:
+                next_due = due.due_at
+        self._set_next_due(agent, next_due)
         return out
 
     def _advance(self, at: float, *, strict: bool = True) -> list[Output]:
+        """Evaluate the agents with a rule due before ``at`` (or at it, unless ``strict``)."""
+        dues = self._dues
+        due: list[_Agent] = []
+        while dues and (dues[0][0] < at or (dues[0][0] == at and not strict)):
+            due_at, _, agent_id = heapq.heappop(dues)
+            agent = self.agents[agent_id]
+            if agent.next_due == due_at:
+                agent.next_due = None  # its evaluation pushes the next one
+                due.append(agent)
+        due.sort(key=_creation_order)
         out: list[Output] = []
-        for agent in self.agents.values():
+        for agent in due:
             out += self._evaluate(agent, at, strict=strict)
         return out
 
     def _evaluate_endpoint(self, endpoint: str, at: float) -> list[Output]:
         out: list[Output] = []
-        for agent in self.agents.values():
-            if agent.endpoint == endpoint:
+        agents = self._at_endpoint.get(endpoint)
+        if agents:
+            for agent in sorted(agents.values(), key=_creation_order):
                 out += self._evaluate(agent, at, strict=False)
         return out
 
-    # -- internals ------------------------------------------------------------------------------
+    def _set_next_due(self, agent: _Agent, due_at: float | None) -> None:
+        if due_at == agent.next_due:
+            return
+        agent.next_due = due_at
+        if due_at is None:
+            return
+        dues = self._dues
+        heapq.heappush(dues, (due_at, agent.order, agent.agent_id))
+        if len(dues) > 2 * len(self.agents) + 64:  # mostly stale: rebuild from the live entries
+            self._dues = [
+                (a.next_due, a.order, a.agent_id) for a in self.agents.values() if a.next_due is not None
+            ]
+            heapq.heapify(self._dues)
 
-    @staticmethod
-    def _is_open(agent: _Agent, kind: IncidentKind, due: _Due) -> bool:
-        current = agent.open.get(kind)
-        return current is not None and current.episode == due.episode
+    def _set_endpoint(self, agent: _Agent, endpoint: str | None) -> None:
+        if endpoint == agent.endpoint:
+            return
+        if agent.endpoint is not None:
+            others = self._at_endpoint.get(agent.endpoint)
+            if others is not None:
+                others.pop(agent.agent_id, None)
+                if not others:
+                    del self._at_endpoint[agent.endpoint]
+        agent.endpoint = endpoint
+        if endpoint is not None:
+            self._at_endpoint.setdefault(endpoint, {})[agent.agent_id] = agent
+
+    # -- internals ------------------------------------------------------------------------------
 
     @staticmethod
     def _phone_changed(phone: _Phone, was_absent: bool, was_in_use: bool, at: float) -> None:
@@ -423,10 +467,17 @@ class ComplianceTracker:
         return Authority.FORCED
 
     def _agent(self, agent_id: str) -> _Agent:
-        return self.agents.setdefault(agent_id, _Agent(agent_id))
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            agent = self.agents[agent_id] = _Agent(agent_id, order=len(self.agents))
+        return agent
 
     def _phone(self, endpoint: str) -> _Phone:
         return self.phones.setdefault(endpoint, _Phone())
+
+
+def _creation_order(agent: _Agent) -> int:
+    return agent.order
 
 
 #: States whose length the center limits even without a busy reason's own limit.

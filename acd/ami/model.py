@@ -28,21 +28,44 @@ class AmiMessage(Message):
         for key, value in pairs:
             lower = key.lower()
             if lower in store:
-                first_key, old = store[lower]
-                if lower in REPEATABLE_HEADERS:
-                    store[lower] = (first_key, [*old, value] if isinstance(old, list) else [old, value])
-                else:
-                    duplicates.append(key)
+                add_repeated(store, lower, key, value, duplicates)
             else:
                 store[lower] = (key, value)
         self._store = store
         self.__dict__["duplicates"] = tuple(duplicates)
+
+    @classmethod
+    def from_store(
+        cls, store: dict[str, tuple[str, str | list[str]]], duplicates: tuple[str, ...]
+    ) -> AmiMessage:
+        """A message from headers already keyed by lower-case name (the parser's fast path)."""
+        message = cls.__new__(cls)
+        message._store = store
+        message.__dict__["duplicates"] = duplicates
+        return message
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        # Mapping.get goes through __getitem__ and a KeyError for every absent header: the event
+        # handlers ask for several per event.
+        item = self._store.get(key.lower())
+        return default if item is None else item[1]
 
     def __setitem__(self, key: str, value: object) -> None:
         raise TypeError("AmiMessage is read-only")
 
     def __delitem__(self, key: str) -> None:
         raise TypeError("AmiMessage is read-only")
+
+
+def add_repeated(
+    store: dict[str, tuple[str, str | list[str]]], lower: str, key: str, value: str, duplicates: list[str]
+) -> None:
+    """A header seen before: a list for a repeatable one, else the first value kept."""
+    if lower in REPEATABLE_HEADERS:
+        first_key, old = store[lower]
+        store[lower] = (first_key, [*old, value] if isinstance(old, list) else [old, value])
+    else:
+        duplicates.append(key)
 
 
 class AmiLinkError(Exception):

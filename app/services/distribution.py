@@ -25,6 +25,7 @@ from acd.queues_config import DEFAULT_PRIORITY_STEP, DestinationKind, QueueConfi
 from acd.views import AgentProfile, AgentSnapshot, CenterSnapshot
 from agents.presence import AgentState, Cause, PresenceError, Transition
 from app.services import telephony
+from app.services.slices import in_slices
 from app.services.writer import StorageWriter
 
 log = logging.getLogger(__name__)
@@ -301,7 +302,7 @@ class DistributionService:
         live_ids = set()
         calls: list[ev.LiveCall] = []
         reclaim: list[str] = []
-        for channel in channels:
+        async for channel in in_slices(channels):
             uniqueid = channel.get("Uniqueid") or ""
             offer_id = self._offer_of(uniqueid)
             live_ids.add(offer_id or uniqueid)

@@ -39,6 +39,7 @@ from agents.login_guard import LoginGuard
 from agents.presence import Cause, PresenceError, Transition
 from app.services.compliance import ComplianceStore
 from app.services.distribution import DistributionService
+from app.services.slices import in_slices
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class PresenceWatch:
         #: Called on the event loop for every feature-code login refused for its PIN.
         self.pin_failure_listeners: list[Callable[[], None]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None  # the deadline self._timer is set for
         self._tasks: set[asyncio.Task[Any]] = set()
         distribution.writer.register("transition", store.record_transition)
         distribution.writer.register("incident_opened", store.record_opened)
@@ -174,7 +176,7 @@ class PresenceWatch:
             log.warning("DeviceStateList failed: %s", exc)
             return
         now = self.clock()
-        for item in items:
+        async for item in in_slices(items):
             device = item.get("Device", "")
             if device.startswith(DEVICE_PREFIX):
                 endpoint = device[len(DEVICE_PREFIX) :]
@@ -298,17 +300,23 @@ class PresenceWatch:
                 log.exception("incident listener failed")
 
     def _schedule(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """Keep one timer on the rules' next deadline; most events leave it where it is."""
         deadlines = [d for d in (self.tracker.next_deadline(), self.login_guard.next_deadline()) if d]
         deadline = min(deadlines, default=None)
-        if deadline is not None:
-            delay = max(0.0, deadline - self.clock())
-            self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+        loop = asyncio.get_running_loop()
+        when = None if deadline is None else loop.time() + max(0.0, deadline - self.clock())
+        if self._timer is not None:
+            # Kept if it is for the same deadline and due no later than now computed (the clock may
+            # be one of the tests' own, moved forward).
+            if deadline == self._timer_at and when is not None and self._timer.when() <= when + 0.001:
+                return
+            self._timer.cancel()
+        self._timer, self._timer_at = None, deadline
+        if when is not None:
+            self._timer = loop.call_at(when, self._tick)
 
     def _tick(self) -> None:
-        self._timer = None
+        self._timer, self._timer_at = None, None
         now = self.clock()
         self._take(self.tracker.tick(now) + self.login_guard.tick(now))
 

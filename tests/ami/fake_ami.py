@@ -79,6 +79,7 @@ class FakeAmi:
         self.originate_leg_cause: str | None = None
         self.leg_hangup_first = True
         self.channels: list[dict[str, str]] = []
+        self.devices: list[tuple[str, str]] = []  # (device, state) for DeviceStateList
         self.variables: dict[tuple[str, str], str] = {}  # (channel, variable) -> value, for Getvar
         self.ignored_actions: set[str] = {"blackhole"}  # lower-case names never answered
         self.received: list[Headers] = []
@@ -228,6 +229,29 @@ class FakeAmi:
                         ("ActionID", action_id),
                         ("EventList", "Complete"),
                         ("ListItems", str(len(self.channels))),
+                    ]
+                )
+            )
+        elif name == "devicestatelist":
+            conn.write(encode([*ok, ("EventList", "start"), ("Message", "Device State Changes will follow")]))
+            for device, state in self.devices:
+                conn.write(
+                    encode(
+                        [
+                            ("Event", "DeviceStateChange"),
+                            ("ActionID", action_id),
+                            ("Device", device),
+                            ("State", state),
+                        ]
+                    )
+                )
+            conn.write(
+                encode(
+                    [
+                        ("Event", "DeviceStateListComplete"),
+                        ("ActionID", action_id),
+                        ("EventList", "Complete"),
+                        ("ListItems", str(len(self.devices))),
                     ]
                 )
             )
