@@ -371,6 +371,8 @@ class AmiLink:
         logged_in_at = loop.time()
         proven = False
         while True:
+            if proto.lost.done():
+                return proto.lost.result(), proven
             silent_for = loop.time() - proto.last_received
             if silent_for < self._ping_interval:
                 await asyncio.wait({proto.lost}, timeout=self._ping_interval - silent_for)
@@ -389,7 +391,11 @@ class AmiLink:
                 self._ping_ok = False
                 return "ping timeout", proven
             except AmiNotConnected:
-                continue  # proto.lost is resolved now
+                # The connection went while the Ping was on its way: proto.lost says why. Without
+                # this check a lost connection that stays silent would be pinged in a busy loop.
+                if proto.lost.done():
+                    return proto.lost.result(), proven
+                await asyncio.wait({proto.lost}, timeout=self._ping_timeout)
 
     def _session_ended(self, reason: str) -> None:
         self._logged_in = self._ping_ok = False
