@@ -139,7 +139,7 @@ async def test_a_caller_ringing_at_an_agent_through_a_crash_is_not_rung_at_two_a
                 # never two legs at once: the old one was gone before the caller was offered again
                 assert hangups[old_leg] <= min(at for at, _ in new_legs)
                 print(
-                    f"old leg cancelled {min(a for a, _ in new_legs) - hangups[old_leg]:.3f} s before the re-offer"
+                    f"old leg gone {min(a for a, _ in new_legs) - hangups[old_leg]:.3f} s before the re-offer"
                 )
                 [ticket] = await until(
                     lambda: [t for t in tickets_for(sup, caller) if t["ended_at"]], 10, "ticket"
