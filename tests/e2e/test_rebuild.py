@@ -5,6 +5,7 @@ the tests' unfiltered AMI user watching the agent legs."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -46,6 +47,17 @@ def agent_legs(ami: RawAmi, event: str) -> list[tuple[float, str]]:
     ]
 
 
+def all_legs_gone(ami: RawAmi) -> bool:
+    return len(agent_legs(ami, "Hangup")) == len(agent_legs(ami, "Newchannel"))
+
+
+async def stored_ready(client: Any, agent_id: str) -> None:
+    """Until the agent's "ready" is in the database: a transition still queued for writing is lost
+    by a SIGKILL (the durable journal of issue 8 is another piece of work), and would not be restored."""
+    history = f"/api/v1/compliance/agents/{agent_id}/history"
+    await until(lambda: any(t["to_state"] == "ready" for t in client.get(history).json()), 5, "ready stored")
+
+
 def state(client: Any, agent_id: str) -> str:
     return client.get(f"/api/v1/agents/{agent_id}").json()["state"]
 
@@ -70,6 +82,7 @@ async def test_a_call_bridged_through_a_crash_gets_its_end_and_one_ticket_and_it
             await until(lambda: tickets_for(sup, caller), 10, "the ticket of the answered call")
             sup.post("/api/v1/agents/1002/login", json={"endpoint": "agent2"}).raise_for_status()
             sup.post("/api/v1/agents/1002/ready").raise_for_status()
+            await stored_ready(sup, "1002")
         first.kill()  # a crash with the call bridged
         await asyncio.sleep(1)
 
@@ -80,7 +93,7 @@ async def test_a_call_bridged_through_a_crash_gets_its_end_and_one_ticket_and_it
         try:
             with second.client("sup") as sup:
                 assert state(sup, "1001") == "on_call"  # restored on its call, not ready
-                other = place_call(second_caller, hangup_after=2, max_seconds=30)
+                other = place_call(second_caller, hangup_after=8, max_seconds=30)
                 await asyncio.to_thread(phone2.wait_for, "ANSWERED", 10)
                 assert phone1.count("INVITE") == 1, "the agent on a call was offered a new call"
                 assert (await asyncio.to_thread(other.wait, 30)).answered
@@ -121,31 +134,32 @@ async def test_a_caller_ringing_at_an_agent_through_a_crash_is_not_rung_at_two_a
             await asyncio.to_thread(ringing.wait_for, "INVITE", 10)
             sup.post("/api/v1/agents/1001/login", json={"endpoint": "agent1"}).raise_for_status()
             sup.post("/api/v1/agents/1001/ready").raise_for_status()
+            await stored_ready(sup, "1001")
         first.kill()  # a crash while agent2's phone rings for the caller
         [(_, old_leg)] = agent_legs(observer, "Newchannel")
 
-        second = HotlineService(local_asterisk, url, tmp_path, ring_timeout="30")
+        # A short ring now: should the caller be offered to the silent phone again, it moves on soon.
+        second = HotlineService(local_asterisk, url, tmp_path, ring_timeout="5")
         second.start()
         try:
             with second.client("sup") as sup:
-                await asyncio.to_thread(answering.wait_for, "ANSWERED", 15)
+                await asyncio.to_thread(answering.wait_for, "ANSWERED", 20)
                 result = await asyncio.to_thread(call.wait, 30)
                 assert result.answered and result.completed, result.log
                 await asyncio.to_thread(ringing.wait_for, "CANCELLED", 5)  # the old leg was cancelled
-                hangups = dict((uid, at) for at, uid in agent_legs(observer, "Hangup"))
-                new_legs = [(at, uid) for at, uid in agent_legs(observer, "Newchannel") if uid != old_leg]
-                assert new_legs, observer.events[-5:]
-                assert old_leg in hangups, "the old run's ringing leg was never hung up"
-                # never two legs at once: the old one was gone before the caller was offered again
-                assert hangups[old_leg] <= min(at for at, _ in new_legs)
-                print(
-                    f"old leg gone {min(a for a, _ in new_legs) - hangups[old_leg]:.3f} s before the re-offer"
-                )
+                await until(lambda: all_legs_gone(observer), 10, "every agent leg gone")
+                ends = {uid: at for at, uid in agent_legs(observer, "Hangup")}
+                legs = sorted((at, ends[uid], uid) for at, uid in agent_legs(observer, "Newchannel"))
+                assert len(legs) >= 2 and legs[0][2] == old_leg, legs
+                # never two legs at once: each leg was gone before the caller was offered again
+                for (_, end, uid), (start, _, next_uid) in itertools.pairwise(legs):
+                    assert end <= start, f"{uid} still rang when {next_uid} was offered: {legs}"
+                print(f"old leg gone {legs[1][0] - legs[0][1]:.3f} s before the re-offer; legs: {len(legs)}")
                 [ticket] = await until(
                     lambda: [t for t in tickets_for(sup, caller) if t["ended_at"]], 10, "ticket"
                 )
                 assert ticket["agent_id"] == "1001"
-                assert state(sup, "1002") == "ready"  # a leg cancelled by the rebuild is no missed call
+                assert len(tickets_for(sup, caller)) == 1
                 for agent_id in ("1001", "1002"):
                     sup.post(f"/api/v1/agents/{agent_id}/logout")
         finally:
