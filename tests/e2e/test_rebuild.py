@@ -130,7 +130,7 @@ async def test_a_caller_ringing_at_an_agent_through_a_crash_is_not_rung_at_two_a
         with first.client("sup") as sup:
             sup.post("/api/v1/agents/1002/login", json={"endpoint": "agent2"}).raise_for_status()
             sup.post("/api/v1/agents/1002/ready").raise_for_status()
-            call = place_call(caller, hangup_after=3, max_seconds=60)
+            call = place_call(caller, hangup_after=20, max_seconds=60)  # from the greeting on
             await asyncio.to_thread(ringing.wait_for, "INVITE", 10)
             sup.post("/api/v1/agents/1001/login", json={"endpoint": "agent1"}).raise_for_status()
             sup.post("/api/v1/agents/1001/ready").raise_for_status()
@@ -144,7 +144,7 @@ async def test_a_caller_ringing_at_an_agent_through_a_crash_is_not_rung_at_two_a
         try:
             with second.client("sup") as sup:
                 await asyncio.to_thread(answering.wait_for, "ANSWERED", 20)
-                result = await asyncio.to_thread(call.wait, 30)
+                result = await asyncio.to_thread(call.wait, 45)
                 assert result.answered and result.completed, result.log
                 await asyncio.to_thread(ringing.wait_for, "CANCELLED", 5)  # the old leg was cancelled
                 await until(lambda: all_legs_gone(observer), 10, "every agent leg gone")
