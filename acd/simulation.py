@@ -2,6 +2,9 @@
 
 Callers arrive as a Poisson process; handle times are exponential or log-normal; callers may give up
 after an exponential patience; agents answer ``ring_delay`` seconds after their phone starts ringing.
+Optionally a share of offers meets a busy phone (486: the engine's busy delay applies) or a phone
+nobody answers (it rings for the queue's ring timeout; the agent is set not ready and is ready again
+``ready_again_after`` seconds later, as a person pressing "ready" would be).
 The engine is woken at every deadline it asks for, exactly as the AMI shell does, and its commands
 are carried out by the simulated phones. Calls are counted when they arrive within the measured
 window (after ``warmup``); the run continues past the window until every counted call is settled.
@@ -13,7 +16,7 @@ import heapq
 import itertools
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from acd import commands as cmd
@@ -44,6 +47,9 @@ class Scenario:
     threshold: float = 15.0
     strategy: Strategy = Strategy.LONGEST_IDLE
     seed: int = 1
+    busy_share: float = 0.0  # share of offers a phone answers busy
+    no_answer_share: float = 0.0  # share of offers that ring unanswered until the ring timeout
+    ready_again_after: float = 0.0  # seconds a not-ready agent (missed call) takes to be ready again
 
     @property
     def work_time(self) -> float:
@@ -84,6 +90,12 @@ def run(scenario: Scenario) -> Outcome:
     return _Simulation(scenario).run()
 
 
+def replicate(scenario: Scenario, replicas: int) -> list[Outcome]:
+    """Independent runs of the scenario with seeds ``seed``, ``seed + 1``, ...: the spread of a
+    window of this length, e.g. to judge a short measured run, or a confidence interval."""
+    return [run(replace(scenario, seed=scenario.seed + i)) for i in range(replicas)]
+
+
 class _Simulation:
     def __init__(self, s: Scenario) -> None:
         self.s = s
@@ -98,6 +110,8 @@ class _Simulation:
         self.arrivals = random.Random(f"{s.seed}-arrivals")
         self.handling = random.Random(f"{s.seed}-handling")
         self.patience = random.Random(f"{s.seed}-patience")
+        self.phones = random.Random(f"{s.seed}-phones")
+        self.ring_timeout = config.ring_timeout
         self.engine = Engine({QUEUE: config}, rng=random.Random(f"{s.seed}-routing"))
         self.pending: list[tuple[float, int, str, str]] = []  # (time, seq, kind, id)
         self.seq = itertools.count()
@@ -132,6 +146,12 @@ class _Simulation:
                     self.at(following, "arrive", "")
             elif kind == "answer":
                 self.feed(ev.OfferAnswered(now, key))
+            elif kind in ("busy", "no_answer"):
+                reason = ev.OfferFailure.BUSY if kind == "busy" else ev.OfferFailure.NO_ANSWER
+                self.feed(ev.OfferFailed(now, key, reason))
+            elif kind == "ready":
+                i = int(key[1:])
+                self.feed(ev.AgentAvailable(now, key, key, frozenset({QUEUE}), order=i))
             elif kind == "end":
                 self.feed(ev.AgentLegEnded(now, key))
             elif kind == "leg_gone":
@@ -159,7 +179,9 @@ class _Simulation:
         for out in self.engine.handle(event):
             match out:
                 case cmd.RingAgent(offer_id=offer_id):
-                    self.at(event.at + self.s.ring_delay, "answer", offer_id)
+                    self.at(*self.phone_takes(event.at), offer_id)
+                case cmd.AgentMissedOffer(agent_id=agent_id):  # (also comes with AgentExhaustedNoAnswer)
+                    self.at(event.at + self.s.ready_again_after, "ready", agent_id)
                 case cmd.HangUpOffer(offer_id=offer_id):
                     self.at(event.at, "leg_gone", offer_id)  # the simulated phone stops ringing at once
                 case cmd.CallAnswered(enqueued_at=enqueued, answered_at=answered, call_id=call_id):
@@ -178,6 +200,16 @@ class _Simulation:
                             self.busy += max(0.0, min(at, self.end) - max(since, self.start))
                     else:
                         self.busy_since.setdefault(agent_id, at)
+
+    def phone_takes(self, ringing_at: float) -> tuple[float, str]:
+        """When and how the phone settles an offer: answered, busy at once, or rung out."""
+        if self.s.busy_share or self.s.no_answer_share:
+            draw = self.phones.random()
+            if draw < self.s.busy_share:
+                return ringing_at, "busy"
+            if draw < self.s.busy_share + self.s.no_answer_share:
+                return ringing_at + self.ring_timeout, "no_answer"
+        return ringing_at + self.s.ring_delay, "answer"
 
     def handle_time(self) -> float:
         if self.s.distribution is HandleTimes.LOGNORMAL:

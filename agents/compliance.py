@@ -31,7 +31,6 @@ A busy forced by a supervisor, or set by the system, breaks no busy rule: the su
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -159,6 +158,7 @@ class _Agent:
     shift_used: dict[str, float] = field(default_factory=dict)  # busy seconds per reason, ended periods
     approvals: set[str] = field(default_factory=set)  # approved reasons not yet taken
     open: dict[IncidentKind, _Open] = field(default_factory=dict)
+    carried: IncidentOpened | None = None  # an unapproved busy the previous run left open
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,17 +172,16 @@ class AgentCompliance:
     phone: str  # registered/device state summary: "NOT_INUSE", "UNAVAILABLE", "" (unknown)
 
 
-def _counter_ids() -> Callable[[], str]:
-    counter = itertools.count(1)
-    return lambda: f"i{next(counter)}"
-
-
 class ComplianceTracker:
-    """The incident rules for all agents."""
+    """The incident rules for all agents.
 
-    def __init__(self, config: BusyConfig, new_id: Callable[[], str] | None = None) -> None:
+    ``new_id`` names each new incident. The ids must be unique forever, across restarts and across
+    instances of the service (the log keys incidents by them), so the shell passes random ids in.
+    """
+
+    def __init__(self, config: BusyConfig, new_id: Callable[[], str]) -> None:
         self.config = config
-        self._new_id = new_id or _counter_ids()
+        self._new_id = new_id
         self.agents: dict[str, _Agent] = {}
         self.phones: dict[str, _Phone] = {}
 
@@ -213,8 +212,26 @@ class ComplianceTracker:
         agent.state, agent.since, agent.reason = t.to_state, t.at, t.reason
         if t.to_state is AgentState.BUSY:
             agent.authority = self._authority(agent, t)
+            self._resume(agent, t)
         out += self._evaluate(agent, t.at, strict=False)
         return out
+
+    def carry_over(self, incident: IncidentOpened) -> None:
+        """A ``busy_unapproved`` incident the previous run left open, before its agent is restored.
+
+        The restore (the system putting the agent back into the same busy) continues it: the busy is
+        the agent's own again and the incident stays open under its id and start, until a supervisor
+        approves or the busy ends. See :meth:`not_carried` for those the restore did not continue.
+        """
+        if incident.kind is IncidentKind.BUSY_UNAPPROVED:
+            self._agent(incident.agent_id).carried = incident
+
+    def not_carried(self) -> list[IncidentOpened]:
+        """After the restore: the carried-over incidents it did not continue (to be closed)."""
+        left = [agent.carried for agent in self.agents.values() if agent.carried is not None]
+        for agent in self.agents.values():
+            agent.carried = None
+        return left
 
     def contact_status(self, endpoint: str, registered: bool, at: float) -> list[Output]:
         """PJSIP ContactStatus: the phone registered/reachable (True) or removed/unreachable (False)."""
@@ -386,6 +403,15 @@ class ComplianceTracker:
             phone.in_use_since = at
         elif not phone.in_use:
             phone.in_use_since = None
+
+    @staticmethod
+    def _resume(agent: _Agent, t: Transition) -> None:
+        carried = agent.carried
+        if carried is None or t.cause is not Cause.SYSTEM or carried.reason != t.reason:
+            return
+        agent.carried = None
+        agent.authority = Authority.AGENT
+        agent.open[IncidentKind.BUSY_UNAPPROVED] = _Open(carried, ("busy", t.at, t.reason))
 
     @staticmethod
     def _authority(agent: _Agent, t: Transition) -> Authority:

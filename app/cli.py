@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "app.commands.db",
     "app.commands.simulate",
     "app.commands.staffing",
+    "app.commands.loadtest",
 )
 
 

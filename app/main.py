@@ -35,9 +35,11 @@ from app.services.agent_profiles import PinCheck
 from app.services.calls import CallRecorder
 from app.services.compliance import ComplianceStore
 from app.services.distribution import DistributionConfig, DistributionService
+from app.services.journal import WriteJournal
 from app.services.presence_watch import ComplianceSettings, PresenceWatch, load_busy_config
 from app.services.profile_sync import ProfileSync
 from app.services.routing import routing_config
+from app.services.writer import StorageWriter
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             _link_factory(settings),
             CallRecorder(app.state.session_factory),
+            writer=StorageWriter(
+                WriteJournal(settings.write_journal), shutdown_grace=settings.storage_shutdown_grace
+            ),
         )
         app.state.distribution = service
         compliance_store = ComplianceStore(app.state.session_factory)
@@ -90,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             service, compliance_store, busy_config, login_check=PinCheck(app.state.session_factory)
         )
         app.state.presence_watch = watch
+        await service.writer.replay()  # what the previous run could not write, before reading its state
         await watch.start()  # before the link: closes incidents of an earlier run, not this one's
         observability = Observability(
             settings, app.state.session_factory, service, routing.queues, watch.tracker.status
@@ -109,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         profiles.start()
         last = await asyncio.to_thread(compliance_store.last_states)
         service.restore_presence([(t.agent_id, t.to_state, t.reason, t.endpoint) for t in last])
+        await watch.restored()  # an unapproved busy restored goes on as the incident it was
         await service.start()
         try:
             yield

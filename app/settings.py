@@ -51,6 +51,17 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0",
         validation_alias=AliasChoices("HOTLINE_REDIS_URL", "REDIS_URL"),
     )
+    write_journal: str = Field(
+        "./hotline-writes.journal",
+        description="local file keeping the storage writes a stopping service could not make; the next start"
+        " makes them first. One per service instance, on a local disk",
+    )
+    storage_shutdown_grace: float = Field(
+        10.0, gt=0, description="at stop, journal what is left once the database took no write for this long"
+    )
+    storage_stall_seconds: float = Field(
+        5.0, gt=0, description="not ready (/readyz) while a storage write has waited this long, or failed"
+    )
 
     # Auth
     jwt_secret: SecretStr | None = None

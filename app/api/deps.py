@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from app.db.engine import Sessions
 from app.settings import Settings, get_settings
 
 MAX_PAGE_SIZE = 200
@@ -24,13 +25,25 @@ def get_session(request: Request) -> Iterator[Session]:
 
     Nothing is committed here: handlers that write commit explicitly, read-only ones need not.
     """
-    factory: sessionmaker[Session] = request.app.state.session_factory
+    factory: Sessions = request.app.state.session_factory
     with factory() as session:
+        yield session
+
+
+def get_write_session(request: Request) -> Iterator[Session]:
+    """A write session (see app/db/engine.py): on SQLite it takes the write lock at its first statement.
+
+    For handlers that read and then write in one transaction: with a plain session that upgrade fails
+    with "database is locked" under concurrent writers. Commit explicitly, as with :func:`get_session`.
+    """
+    factory: Sessions = request.app.state.session_factory
+    with factory.writer() as session:
         yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
 
 
 class Pagination:

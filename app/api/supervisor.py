@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from agents.compliance import time_limit
 from agents.presence import AgentState, Cause, PresenceError
 from app.api.agents import DistributionDep
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import SessionDep, SettingsDep, WriteSessionDep
 from app.db.models import Agent, BusyRequest, BusyRequestStatus, Role
 from app.security import AuthUser, CurrentUserDep, authorize_agent, require_roles
 from app.services.presence_watch import PresenceWatch
@@ -161,7 +161,7 @@ def force(
 
 @router.post("/api/v1/busy-requests", response_model=BusyRequestOut, status_code=status.HTTP_201_CREATED)
 def request_busy(
-    body: BusyRequestIn, user: CurrentUserDep, session: SessionDep, watch: WatchDep
+    body: BusyRequestIn, user: CurrentUserDep, session: WriteSessionDep, watch: WatchDep
 ) -> BusyRequestOut:
     """An agent asks to go busy with a reason that needs a supervisor's approval."""
     authorize_agent(body.agent_id, user)
@@ -207,7 +207,7 @@ def list_requests(
 
 
 def _decide(
-    request_id: int, approve: bool, body: DecisionIn, user: AuthUser, session: SessionDep
+    request_id: int, approve: bool, body: DecisionIn, user: AuthUser, session: WriteSessionDep
 ) -> BusyRequest:
     row = session.get(BusyRequest, request_id)
     if row is None:
@@ -234,7 +234,7 @@ def _decide(
 
 @router.post("/api/v1/busy-requests/{request_id}/approve", response_model=BusyRequestOut)
 def approve(
-    request_id: int, body: DecisionIn, user: SupervisorDep, session: SessionDep, watch: WatchDep
+    request_id: int, body: DecisionIn, user: SupervisorDep, session: WriteSessionDep, watch: WatchDep
 ) -> BusyRequestOut:
     row = _decide(request_id, True, body, user, session)
     from_thread.run_sync(lambda: watch.approve(row.agent_id, row.reason, user.username))
@@ -242,5 +242,5 @@ def approve(
 
 
 @router.post("/api/v1/busy-requests/{request_id}/deny", response_model=BusyRequestOut)
-def deny(request_id: int, body: DecisionIn, user: SupervisorDep, session: SessionDep) -> BusyRequestOut:
+def deny(request_id: int, body: DecisionIn, user: SupervisorDep, session: WriteSessionDep) -> BusyRequestOut:
     return _request_out(_decide(request_id, False, body, user, session))

@@ -3,10 +3,21 @@
 SQLite (a file) is the zero-setup default; PostgreSQL is used when the URL names it. Whatever the
 backend, callers get the same behaviour: foreign keys enforced, transactions that really begin at
 ``BEGIN``, and sessions whose objects stay readable after commit.
+
+The embedded SQLite takes concurrent use (the API's threads and the storage writer at once):
+
+- WAL journal: readers never block the writer, nor the writer readers;
+- a busy timeout: a writer waits for the lock instead of failing at once;
+- write transactions take the write lock first (``BEGIN IMMEDIATE``). A deferred transaction that
+  read first and then writes cannot wait for the lock (SQLite refuses to, as waiting could deadlock):
+  it fails with "database is locked" whatever the timeout. Sessions from :meth:`Sessions.begin` and
+  :meth:`Sessions.writer` are write transactions; plain sessions (``sessions()``) read.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -15,6 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 # seconds a SQLite writer waits for the lock before giving up
 _SQLITE_BUSY_TIMEOUT = 15.0
+# execution option marking a connection whose transactions write (BEGIN IMMEDIATE on SQLite)
+_WRITES = "hotline_writes"
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -59,11 +72,33 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        writes = connection.get_execution_options().get(_WRITES, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for ``engine``; objects stay loaded after commit so they can be returned to callers."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+class Sessions(sessionmaker[Session]):
+    """Sessions for an engine: ``sessions()`` to read, ``sessions.begin()`` / ``writer()`` to write.
+
+    Objects stay loaded after commit so they can be returned to callers.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(bind=engine, expire_on_commit=False)
+        self._write_bind = engine.execution_options(**{_WRITES: True})
+
+    def writer(self) -> Session:
+        """A session whose transactions write: on SQLite they take the write lock at their start."""
+        return self(bind=self._write_bind)
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Session]:  # type: ignore[override]
+        """A write transaction, committed at the end of the block (rolled back on an exception)."""
+        with self.writer() as session, session.begin():
+            yield session
+
+
+def session_factory(engine: Engine) -> Sessions:
+    """Sessions for ``engine`` (see :class:`Sessions`)."""
+    return Sessions(engine)

@@ -198,6 +198,8 @@ class AgentTransition(Base):
     cause: Mapped[str] = mapped_column(String(20))  # agent, supervisor, system
     actor: Mapped[str] = mapped_column(String(64))
     endpoint: Mapped[str | None] = mapped_column(String(64))  # the phone the agent sat at, to restore it
+    # the storage write that made the row: a replayed write (app/services/journal.py) adds it once
+    write_id: Mapped[str | None] = mapped_column(String(32), unique=True)
 
 
 class ComplianceEntry(Base):
@@ -224,6 +226,7 @@ class ComplianceEntry(Base):
     recorded_at: Mapped[datetime]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash_version: Mapped[int] = mapped_column(Integer, server_default="1")  # how ``hash`` reads the entry
 
 
 class ComplianceChainHead(Base):

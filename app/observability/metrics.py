@@ -47,10 +47,20 @@ class LinkView(Protocol):
     def reconnects(self) -> int: ...
 
 
+class WriterView(Protocol):
+    failing: bool
+    failures: dict[str, int]
+
+    @property
+    def backlog(self) -> int: ...
+    def stalled_for(self) -> float: ...
+
+
 class CenterView(Protocol):
     """What the live views read of the distribution service: the core's snapshot, and the link."""
 
     link: LinkView
+    writer: WriterView
 
     def clock(self) -> float: ...
     def snapshot(self) -> CenterSnapshot: ...
@@ -101,6 +111,32 @@ class _LiveCollector(Collector):
         yield CounterMetricFamily(
             "hotline_ami_reconnects", "Reconnections of the AMI link", value=service.link.reconnects
         )
+        yield from _storage_metrics(service.writer)
+
+
+def _storage_metrics(writer: WriterView) -> Iterator[Metric]:
+    """The storage writer (app/services/writer.py): what waits to be written, and what failed."""
+    yield GaugeMetricFamily(
+        "hotline_storage_backlog", "Storage writes queued and not yet made", value=writer.backlog
+    )
+    yield GaugeMetricFamily(
+        "hotline_storage_write_stalled_seconds",
+        "How long the write at the head of the queue has waited to be made, 0 if none",
+        value=round(writer.stalled_for(), 3),
+    )
+    yield GaugeMetricFamily(
+        "hotline_storage_writes_failing",
+        "1 while the write at the head fails and is retried",
+        value=int(writer.failing),
+    )
+    failures = CounterMetricFamily(
+        "hotline_storage_write_failures",
+        "Failed write attempts: outage (retried) or rejected (refused by the database, given up)",
+        labels=["kind"],
+    )
+    for kind in ("outage", "rejected"):
+        failures.add_metric([kind], writer.failures[kind])
+    yield failures
 
 
 class HotlineMetrics:

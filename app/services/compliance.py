@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agents.compliance import IncidentClosed, IncidentKind, IncidentOpened
@@ -46,9 +47,23 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="microseconds") if value is not None else None
 
 
+#: How :func:`entry_hash` reads an entry. Version 1 (entries written before it) formatted the duration
+#: with 3 decimals, so a change below a millisecond went unnoticed; version 2 hashes the stored value
+#: exactly (and its own version). Each entry records the version it was hashed with.
+HASH_VERSION = 2
+
+
+def _duration_text(entry: ComplianceEntry) -> str | None:
+    if entry.duration_seconds is None:
+        return None
+    if entry.hash_version == 1:
+        return f"{entry.duration_seconds:.3f}"
+    return repr(float(entry.duration_seconds))  # the shortest text that reads back as the same float
+
+
 def entry_hash(entry: ComplianceEntry) -> str:
     """The hash of an entry: over its previous hash and every column but ``hash`` itself."""
-    body = {
+    body: dict[str, object] = {
         "seq": entry.seq,
         "entry": entry.entry,
         "incident_id": entry.incident_id,
@@ -57,13 +72,24 @@ def entry_hash(entry: ComplianceEntry) -> str:
         "reason": entry.reason,
         "started_at": _iso(entry.started_at),
         "ended_at": _iso(entry.ended_at),
-        "duration_seconds": None if entry.duration_seconds is None else f"{entry.duration_seconds:.3f}",
+        "duration_seconds": _duration_text(entry),
         "actor": entry.actor,
         "comment": entry.comment,
         "recorded_at": _iso(entry.recorded_at),
     }
+    if entry.hash_version != 1:
+        body["hash_version"] = entry.hash_version
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((entry.prev_hash + canonical).encode()).hexdigest()
+
+
+def lock_chain(session: Session) -> None:
+    """Take the log's append lock now (PostgreSQL: the head row; SQLite: the write lock), before reading."""
+    session.execute(
+        update(ComplianceChainHead)
+        .where(ComplianceChainHead.id == 1)
+        .values(last_seq=ComplianceChainHead.last_seq)
+    )
 
 
 def append_entry(session: Session, entry: ComplianceEntry) -> ComplianceEntry:
@@ -77,6 +103,7 @@ def append_entry(session: Session, entry: ComplianceEntry) -> ComplianceEntry:
     assert head is not None
     entry.seq = head.last_seq
     entry.prev_hash = head.last_hash
+    entry.hash_version = HASH_VERSION
     entry.hash = entry_hash(entry)
     head.last_hash = entry.hash
     session.add(entry)
@@ -149,20 +176,29 @@ class ComplianceStore:
 
     # -- writes -----------------------------------------------------------------------------------
 
-    def record_transition(self, t: Transition, endpoint: str | None = None) -> None:
-        with self._sessions.begin() as session:
-            session.add(
-                AgentTransition(
-                    agent_id=t.agent_id,
-                    at=utc(t.at),
-                    from_state=t.from_state.value,
-                    to_state=t.to_state.value,
-                    reason=t.reason,
-                    cause=t.cause.value,
-                    actor=t.actor,
-                    endpoint=endpoint,
+    def record_transition(
+        self, t: Transition, endpoint: str | None = None, write_id: str | None = None
+    ) -> None:
+        """Store a transition; with ``write_id`` (unique) a replayed write stores it only once."""
+        try:
+            with self._sessions.begin() as session:
+                session.add(
+                    AgentTransition(
+                        agent_id=t.agent_id,
+                        at=utc(t.at),
+                        from_state=t.from_state.value,
+                        to_state=t.to_state.value,
+                        reason=t.reason,
+                        cause=t.cause.value,
+                        actor=t.actor,
+                        endpoint=endpoint,
+                        write_id=write_id,
+                    )
                 )
-            )
+        except IntegrityError:
+            if write_id is None:
+                raise
+            # the only constraint of the table: this write was made before
 
     def last_states(self) -> list[AgentTransition]:
         """Each agent's latest transition: where presence stood when the previous run ended."""
@@ -177,7 +213,11 @@ class ComplianceStore:
             )
 
     def record_opened(self, incident: IncidentOpened) -> None:
+        """Append the ``opened`` entry; idempotent (a replayed write finds it there)."""
         with self._sessions.begin() as session:
+            lock_chain(session)
+            if self._has_entry(session, incident.incident_id, OPENED):
+                return
             append_entry(
                 session,
                 ComplianceEntry(
@@ -196,7 +236,11 @@ class ComplianceStore:
             )
 
     def record_closed(self, incident: IncidentClosed, comment: str = "") -> None:
+        """Append the ``closed`` entry, duration as computed; idempotent like :meth:`record_opened`."""
         with self._sessions.begin() as session:
+            lock_chain(session)
+            if self._has_entry(session, incident.incident_id, CLOSED):
+                return
             append_entry(
                 session,
                 ComplianceEntry(
@@ -207,7 +251,7 @@ class ComplianceStore:
                     reason=incident.reason,
                     started_at=utc(incident.started_at),
                     ended_at=utc(incident.ended_at),
-                    duration_seconds=round(incident.duration, 3),
+                    duration_seconds=incident.duration,
                     actor="system",
                     comment=comment,
                     recorded_at=utc(incident.ended_at),
@@ -242,21 +286,33 @@ class ComplianceStore:
             )
             return self._fold(session, [opened], at)[0]
 
-    def close_dangling(self, at: float) -> int:
-        """Close incidents left open by an earlier run of the service (its state died with it)."""
+    def dangling(self) -> list[IncidentOpened]:
+        """Incidents left open by an earlier run of the service, oldest first."""
         with self._sessions() as session:
-            dangling = self._open_entries(session)
-        for opened in dangling:
+            return [
+                IncidentOpened(
+                    e.incident_id,
+                    e.agent_id,
+                    IncidentKind(e.kind),
+                    e.reason,
+                    e.started_at.timestamp(),
+                    e.recorded_at.timestamp(),
+                )
+                for e in self._open_entries(session)
+            ]
+
+    def close_dangling(self, incidents: Iterable[IncidentOpened], at: float) -> None:
+        """Close incidents whose run ended (their state died with it) at ``at``, saying so."""
+        for opened in incidents:
             closed = IncidentClosed(
                 opened.incident_id,
                 opened.agent_id,
-                IncidentKind(opened.kind),
+                opened.kind,
                 opened.reason,
-                opened.started_at.timestamp(),
-                max(at, opened.started_at.timestamp()),
+                opened.started_at,
+                max(at, opened.started_at),
             )
             self.record_closed(closed, comment="closed at service start: the previous run ended")
-        return len(dangling)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -381,6 +437,13 @@ class ComplianceStore:
             )
             for r in rows
         ]
+
+    @staticmethod
+    def _has_entry(session: Session, incident_id: str, entry: str) -> bool:
+        found = select(ComplianceEntry.seq).where(
+            ComplianceEntry.incident_id == incident_id, ComplianceEntry.entry == entry
+        )
+        return session.scalar(found.limit(1)) is not None
 
     @staticmethod
     def _open_entries(session: Session) -> list[ComplianceEntry]:

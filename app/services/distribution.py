@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import partial
 from math import ceil
 from typing import Any, Protocol
 
@@ -39,6 +38,10 @@ OVERFLOW_CONTEXT = "acd-overflow"
 WAITING_CONTEXTS = frozenset({INBOUND_CONTEXT, ANNOUNCE_CONTEXT})
 FALLBACK_APPLICATION = "Queue"  # app_queue's fallback (extensions.conf), while the service was away
 HEARTBEAT_VARIABLE = "ACD_HEARTBEAT"
+#: The recorder's methods that run as storage writes (by name, so a stop can journal them).
+RECORDER_WRITES = (
+    "call_waiting", "call_ringing", "call_answered", "call_ended", "call_abandoned", "call_overflowed"
+)  # fmt: skip
 # A failed leg's Hangup (whose cause tells busy from no answer) may come just after its
 # OriginateResponse (seen: 0.1-0.5 ms): wait this long for it.
 LEG_HANGUP_WAIT = 2.0
@@ -106,12 +109,15 @@ class DistributionService:
         link_factory: Callable[..., AmiLink],
         recorder: Recorder,
         clock: Callable[[], float] = time.time,
+        writer: StorageWriter | None = None,
     ) -> None:
         self.config = config
         self.center = ContactCenter(config.queues, priority_step=config.priority_step)
         self.repeat_callers = RepeatCallers(config.repeat_caller_seconds)
         self.recorder = recorder
-        self.writer = StorageWriter()
+        self.writer = writer or StorageWriter()
+        for op in RECORDER_WRITES:
+            self.writer.register(op, getattr(recorder, op))
         self.clock = clock
         self.link = link_factory(
             on_event=self._on_event, on_connected=self._on_connected, on_disconnected=self._on_disconnected
@@ -325,7 +331,7 @@ class DistributionService:
         gone = [cid for cid in stored if cid not in snapshot.live_channels and cid not in engine_calls]
         at = _utc(snapshot.at)
         for call_id in gone:
-            self.writer.submit("call_ended", partial(self.recorder.call_ended, call_id, at, GONE_WHILE_AWAY))
+            self.writer.submit("call_ended", call_id, at, GONE_WHILE_AWAY)
         return len(gone)
 
     async def _found_legs(
@@ -428,7 +434,6 @@ class DistributionService:
         self._schedule_wakeup()
 
     def _carry_out(self, output: Output) -> None:
-        rec = self.recorder
         match output:
             case cmd.RingAgent():
                 self._spawn(self._ring(output))
@@ -441,32 +446,29 @@ class DistributionService:
             case cmd.CallOverflowed(call_id=cid, destination=dest, reason=why, at=at):
                 if dest.kind is not DestinationKind.QUEUE:
                     target = f"{dest.kind}:{dest.target}" if dest.target else str(dest.kind)
-                    self.writer.submit(
-                        "call_overflowed", lambda: rec.call_overflowed(cid, _utc(at), target, why)
-                    )
+                    self.writer.submit("call_overflowed", cid, _utc(at), target, why)
             case cmd.CallTakenOver():
                 endpoint = self._fallback_answered.pop(output.call_id, "")
-                self.writer.submit("call_answered", partial(rec.call_answered, output.call_id,
-                                   self._agent_for(endpoint), _utc(output.at)))  # fmt: skip
+                agent = self._agent_for(endpoint)
+                self.writer.submit("call_answered", output.call_id, agent, _utc(output.at))
             case cmd.CallResumed():
                 # Recorded as waiting first (a no-op if the run that answered it did) so that the
                 # answer, and the ticket, always find their call.
                 r = output
-                self.writer.submit("call_waiting", partial(rec.call_waiting, r.call_id, r.queue,
-                                   r.caller_number, r.priority, _utc(r.enqueued_at)))  # fmt: skip
-                self.writer.submit("call_answered", partial(rec.call_answered, r.call_id,
-                                   r.agent_id, _utc(r.answered_at)))  # fmt: skip
+                self.writer.submit("call_waiting", r.call_id, r.queue, r.caller_number, r.priority,
+                                   _utc(r.enqueued_at))  # fmt: skip
+                self.writer.submit("call_answered", r.call_id, r.agent_id, _utc(r.answered_at))
             case cmd.CallQueued(call_id=cid, queue=q, caller_number=num, priority=prio, enqueued_at=at):
                 self.repeat_callers.add(num, at)
-                self.writer.submit("call_waiting", lambda: rec.call_waiting(cid, q, num, prio, _utc(at)))
+                self.writer.submit("call_waiting", cid, q, num, prio, _utc(at))
             case cmd.CallOffered(call_id=cid, agent_id=agent):
-                self.writer.submit("call_ringing", lambda: rec.call_ringing(cid, agent))
+                self.writer.submit("call_ringing", cid, agent)
             case cmd.CallAnswered(call_id=cid, agent_id=agent, answered_at=at):
-                self.writer.submit("call_answered", lambda: rec.call_answered(cid, agent, _utc(at)))
+                self.writer.submit("call_answered", cid, agent, _utc(at))
             case cmd.CallFinished(call_id=cid, at=at):
-                self.writer.submit("call_ended", lambda: rec.call_ended(cid, _utc(at), "normal"))
+                self.writer.submit("call_ended", cid, _utc(at), "normal")
             case cmd.CallAbandoned(call_id=cid, at=at, cause=cause):
-                self.writer.submit("call_abandoned", lambda: rec.call_abandoned(cid, _utc(at), cause))
+                self.writer.submit("call_abandoned", cid, _utc(at), cause)
             case Transition():
                 log.info(
                     "agent %s: %s -> %s",
@@ -602,11 +604,10 @@ class DistributionService:
 
     def _record_fallback_answer(self, live: ev.LiveCall, endpoint: str, now: float) -> None:
         """A call answered in the fallback while this process was not running: one ticket for it."""
-        rec = self.recorder
         agent = self._agent_for(endpoint)
-        self.writer.submit("call_waiting", partial(rec.call_waiting, live.call_id, live.queue,
-                           live.caller_number, live.priority, _utc(live.enqueued_at)))  # fmt: skip
-        self.writer.submit("call_answered", partial(rec.call_answered, live.call_id, agent, _utc(now)))
+        number, enqueued_at = live.caller_number, _utc(live.enqueued_at)
+        self.writer.submit("call_waiting", live.call_id, live.queue, number, live.priority, enqueued_at)
+        self.writer.submit("call_answered", live.call_id, agent, _utc(now))
 
     async def _send_to(self, send: cmd.SendCallTo) -> None:
         """Overflow: the caller leaves the queue for voicemail, a callback request or a message."""

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import tomllib
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from agents.compliance import (
     LEFT_POST,
     ComplianceTracker,
     IncidentClosed,
+    IncidentKind,
     IncidentOpened,
     TakeOutOfService,
 )
@@ -77,7 +79,8 @@ class PresenceWatch:
         self.distribution = distribution
         self.store = store
         self.config = config
-        self.tracker = ComplianceTracker(config)
+        # Random ids: unique across restarts and across instances sharing the database.
+        self.tracker = ComplianceTracker(config, new_id=lambda: uuid.uuid4().hex)
         self.login_check = login_check
         self.login_guard = LoginGuard(self.tracker.new_incident_id)
         #: Called on the event loop with every incident opened or closed (metrics hook it here).
@@ -87,6 +90,9 @@ class PresenceWatch:
         self.pin_failure_listeners: list[Callable[[], None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        distribution.writer.register("transition", store.record_transition)
+        distribution.writer.register("incident_opened", store.record_opened)
+        distribution.writer.register("incident_closed", store.record_closed)
         distribution.listeners.append(self._on_output)
         distribution.event_observers.append(self._on_event)
 
@@ -95,9 +101,26 @@ class PresenceWatch:
         return self.distribution.clock
 
     async def start(self) -> None:
-        closed = await asyncio.to_thread(self.store.close_dangling, self.clock())
-        if closed:
-            log.warning("closed %d incidents left open by the previous run", closed)
+        """Before presence is restored: settle the incidents the previous run left open.
+
+        An unapproved busy is carried over (the restore puts the agent back into it, so it goes on);
+        every other open incident ended with the previous run and is closed now.
+        """
+        dangling = await asyncio.to_thread(self.store.dangling)
+        for incident in dangling:
+            if incident.kind is IncidentKind.BUSY_UNAPPROVED:
+                self.tracker.carry_over(incident)
+        ended = [i for i in dangling if i.kind is not IncidentKind.BUSY_UNAPPROVED]
+        await self._close_left_open(ended)
+
+    async def restored(self) -> None:
+        """After presence is restored: close the carried-over incidents the restore did not continue."""
+        await self._close_left_open(self.tracker.not_carried())
+
+    async def _close_left_open(self, incidents: list[IncidentOpened]) -> None:
+        if incidents:
+            await asyncio.to_thread(self.store.close_dangling, incidents, self.clock())
+            log.warning("closed %d incidents left open by the previous run", len(incidents))
 
     async def stop(self) -> None:
         if self._timer is not None:
@@ -121,7 +144,7 @@ class PresenceWatch:
         if not isinstance(output, Transition):
             return
         endpoint = self.distribution.agent(output.agent_id).endpoint
-        self.distribution.writer.submit("transition", lambda: self.store.record_transition(output, endpoint))
+        self.distribution.writer.submit("transition", output, endpoint, uuid.uuid4().hex)
         self._take(self.tracker.transition(output, endpoint))
 
     def _on_event(self, msg: Mapping[str, str]) -> None:
@@ -238,7 +261,6 @@ class PresenceWatch:
     # -- rules' output --------------------------------------------------------------------------
 
     def _take(self, outputs: list[RuleOutput]) -> None:
-        store = self.store
         for output in outputs:
             match output:
                 case IncidentOpened():
@@ -249,7 +271,7 @@ class PresenceWatch:
                         output.kind,
                         extra={"reason": output.reason, "started_at": output.started_at},
                     )
-                    self.distribution.writer.submit("incident", lambda o=output: store.record_opened(o))
+                    self.distribution.writer.submit("incident_opened", output)
                     self._notify(output)
                 case IncidentClosed():
                     log.info(
@@ -258,7 +280,7 @@ class PresenceWatch:
                         output.duration,
                         extra={"agent": output.agent_id, "kind": output.kind},
                     )
-                    self.distribution.writer.submit("incident", lambda o=output: store.record_closed(o))
+                    self.distribution.writer.submit("incident_closed", output)
                     self._notify(output)
                 case TakeOutOfService(agent_id=agent_id):
                     # Not now: this may run inside the distribution's own output loop.

@@ -347,11 +347,12 @@ def test_dangling_incidents_are_closed_at_the_next_start(sessions: sessionmaker[
     store, t0 = ComplianceStore(sessions), T0.timestamp()
     _incident(store, "open", "1001", IncidentKind.LEFT_POST, t0, None)
     _incident(store, "done", "1001", IncidentKind.LEFT_POST, t0, t0 + 5)
-    assert store.close_dangling(t0 + 60) == 1
+    [dangling] = store.dangling()
+    store.close_dangling([dangling], t0 + 60)
     views = store.incidents(IncidentFilter(agent_id="1001"), datetime.fromtimestamp(t0 + 100, UTC))
     [view] = [v for v in views if v.id == "open"]
     assert (view.open, view.duration_seconds) == (False, 60.0)
-    assert store.close_dangling(t0 + 70) == 0 and store.verify().ok
+    assert store.dangling() == [] and store.verify().ok
 
 
 def test_daily_report_per_agent(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -11,6 +11,7 @@ from acd.center import ContactCenter
 from acd.views import CenterSnapshot
 from app.observability.metrics import HotlineMetrics
 from app.services.kpi import KpiDefinitions
+from app.services.writer import StorageWriter
 from app.settings import Settings
 
 KEYWORDS = {
@@ -45,6 +46,7 @@ class _Link:
 class _Service:
     center: ContactCenter
     link: _Link
+    writer: StorageWriter = field(default_factory=StorageWriter)
 
     def clock(self) -> float:
         return 0.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -41,7 +43,8 @@ class Desk:
 
     def __init__(self, config: BusyConfig = CONFIG) -> None:
         self.presence = Presence()
-        self.tracker = ComplianceTracker(config)
+        ids = itertools.count(1)
+        self.tracker = ComplianceTracker(config, new_id=lambda: f"i{next(ids)}")
         self.now = 0.0
         self.out: list[Output] = []
 
@@ -188,6 +191,35 @@ def test_approval_first_then_the_busy_is_authorized_once() -> None:
 def test_an_approved_busy_still_has_its_time_limit() -> None:
     d = Desk().login().at(0).approve("meal").busy("meal", cause=Cause.SUPERVISOR).at(50 * MIN)
     assert d.opened() == [(K.BUSY_OVER_LIMIT, "meal", 45 * MIN)]
+
+
+def test_a_restored_unapproved_busy_continues_its_open_incident() -> None:
+    """After a restart the system puts the agent back into the busy: it is still unapproved."""
+    before = Desk().login().at(60).busy("training")
+    [left_open] = [o for o in before.out if isinstance(o, IncidentOpened)]
+    d = Desk()
+    d.tracker.carry_over(left_open)
+    d.at(500)
+    d._feed(d.presence.log_in("1001", "agent1", d.now, Cause.SYSTEM, "restore"))
+    d._feed(d.presence.make_busy("1001", "training", d.now, Cause.SYSTEM, "restore"))
+    assert d.tracker.not_carried() == []
+    assert d.opened() == []  # the same incident goes on: same id, same start
+    assert d.tracker.status("1001", 500).open_incidents == (left_open,)
+    assert d.tracker.status("1001", 500).authority is Authority.AGENT
+    d.at(900).approve("training")
+    [closed] = [o for o in d.out if isinstance(o, IncidentClosed)]
+    assert (closed.incident_id, closed.started_at, closed.ended_at) == (left_open.incident_id, 60, 900)
+
+
+def test_a_carried_over_incident_the_restore_did_not_continue_is_handed_back() -> None:
+    before = Desk().login().at(60).busy("training")
+    [left_open] = [o for o in before.out if isinstance(o, IncidentOpened)]
+    d = Desk()
+    d.tracker.carry_over(left_open)
+    d._feed(d.presence.log_in("1001", "agent1", d.now, Cause.SYSTEM, "restore"))
+    d._feed(d.presence.make_busy("1001", "break", d.now, Cause.SYSTEM, "restore"))
+    assert d.tracker.not_carried() == [left_open]
+    assert d.tracker.status("1001", d.now).open_incidents == ()
 
 
 def test_approvals_are_dropped_at_logout() -> None:

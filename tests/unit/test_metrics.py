@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.exc import OperationalError
 
 from acd import events as ev
 from acd.center import ContactCenter, Output
@@ -14,6 +16,7 @@ from agents.compliance import UNAUTHORIZED_BUSY, IncidentKind
 from agents.presence import Cause
 from app.observability.metrics import HotlineMetrics
 from app.services.kpi import KpiDefinitions
+from app.services.writer import StorageWriter
 from app.settings import Settings
 
 A = Cause.AGENT
@@ -34,6 +37,7 @@ class Harness:
     center: ContactCenter
     now: float = 1000.0
     link: FakeLink = field(default_factory=FakeLink)
+    writer: StorageWriter = field(default_factory=StorageWriter)
 
     def clock(self) -> float:
         return self.now
@@ -185,6 +189,38 @@ def test_live_gauges_read_the_core() -> None:
     assert h.value("hotline_agents", state="ready") == 0
     assert h.value("hotline_ami_up") == 0
     assert h.value("hotline_ami_reconnects_total") == 3
+
+
+def test_the_storage_writer_backlog_and_failures_are_exported() -> None:
+    """The writer's docstring promised an exported backlog; failing writes are metrics too (issue 8)."""
+    h = harness()
+    database = {"up": False}
+
+    def write(n: int) -> None:
+        if not database["up"]:
+            raise OperationalError("INSERT INTO calls", {}, Exception("database is locked"))
+
+    async def scenario() -> None:
+        h.writer.register("call", write)
+        h.writer.start()
+        for n in range(3):
+            h.writer.submit("call", n)
+        async with asyncio.timeout(5):
+            while not h.writer.failing:
+                await asyncio.sleep(0.01)
+        assert h.value("hotline_storage_backlog") == 3
+        assert h.value("hotline_storage_writes_failing") == 1
+        assert h.value("hotline_storage_write_failures_total", kind="outage") >= 1
+        assert h.value("hotline_storage_write_stalled_seconds") > 0
+        database["up"] = True
+        await h.writer.drain(timeout=5)
+        assert h.value("hotline_storage_backlog") == 0
+        assert h.value("hotline_storage_writes_failing") == 0
+        assert h.value("hotline_storage_write_stalled_seconds") == 0
+        assert h.value("hotline_storage_write_failures_total", kind="rejected") == 0
+        await h.writer.stop()
+
+    asyncio.run(scenario())
 
 
 def test_incidents_by_kind_from_the_core_and_from_compliance() -> None:

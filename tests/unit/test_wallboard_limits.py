@@ -4,6 +4,7 @@ the wallboard's default limit."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from acd.center import ContactCenter
@@ -16,6 +17,7 @@ from app.services.kpi import KpiDefinitions
 from app.services.wallboard import build_snapshot
 from app.settings import Settings
 
+IDS = itertools.count(1)
 REASONS = BusyConfig(
     {
         "toilet": BusyReason("toilet", "Toilet", limit_seconds=600.0),
@@ -36,7 +38,9 @@ class View:
     """The distribution service's read side, with the compliance rules following its transitions."""
 
     center: ContactCenter
-    tracker: ComplianceTracker = field(default_factory=lambda: ComplianceTracker(REASONS))
+    tracker: ComplianceTracker = field(
+        default_factory=lambda: ComplianceTracker(REASONS, new_id=lambda: f"i{next(IDS)}")
+    )
     now: float = 0.0
     link: Link = field(default_factory=Link)
 
