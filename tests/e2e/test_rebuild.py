@@ -5,6 +5,7 @@ the tests' unfiltered AMI user watching the agent legs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
@@ -165,3 +166,67 @@ async def test_a_caller_ringing_at_an_agent_through_a_crash_is_not_rung_at_two_a
         finally:
             second.stop()
             call.kill()
+
+
+def phone_legs(ami: RawAmi) -> dict[str, list[tuple[float, float]]]:
+    """Per agent phone, the (start, end) of every agent leg the service originated to it."""
+    ends = {uid: at for at, uid in agent_legs(ami, "Hangup")}
+    legs: dict[str, list[tuple[float, float]]] = {}
+    for e in ami.events:
+        if e.get("Event") == "Newchannel" and str(e.get("Uniqueid", "")).startswith("acd-"):
+            phone = str(e["Channel"]).rsplit("-", 1)[0]
+            legs.setdefault(phone, []).append((float(e["Timestamp"]), ends.get(e["Uniqueid"], float("inf"))))
+    return legs
+
+
+async def test_a_crash_amid_several_calls_loses_no_end_no_ticket_and_rings_no_phone_twice(
+    local_asterisk: LocalAsterisk, observer: RawAmi, tmp_path: Path
+) -> None:
+    agents = {f"100{i}": f"agent{i}" for i in range(1, 5)}
+    callers = [f"1380013840{i}" for i in range(6)]
+    with database("postgresql", tmp_path) as url, contextlib.ExitStack() as stack:
+        for i, endpoint in enumerate(agents.values()):
+            ip = f"127.0.0.{3 + i}"
+            stack.enter_context(
+                AgentPhone(endpoint, local_asterisk.agents[endpoint], ip, ring_seconds=1.0 + i / 3)
+            )
+        first = HotlineService(local_asterisk, url, tmp_path)
+        first.create_users(list(agents))
+        first.start()
+        with first.client("sup") as sup:
+            for agent_id, endpoint in agents.items():
+                sup.post(f"/api/v1/agents/{agent_id}/login", json={"endpoint": endpoint}).raise_for_status()
+                sup.post(f"/api/v1/agents/{agent_id}/ready").raise_for_status()
+            for agent_id in agents:
+                await stored_ready(sup, agent_id)
+            calls = []
+            for n, number in enumerate(callers):
+                calls.append(place_call(number, hangup_after=20 + n, max_seconds=80))
+                await asyncio.sleep(0.7)
+        first.kill()  # some calls bridged, some legs ringing, some callers waiting
+        second = HotlineService(local_asterisk, url, tmp_path)
+        second.start()
+        try:
+            results = [await asyncio.to_thread(c.wait, 80) for c in calls]
+            assert all(r.answered and r.completed for r in results), [r.log for r in results]
+            with second.client("sup") as sup:
+                for number in callers:
+                    await until(
+                        lambda n=number: [t for t in tickets_for(sup, n) if t["ended_at"]], 10, f"ticket {n}"
+                    )
+                    assert len(tickets_for(sup, number)) == 1
+                records = [c for c in sup.get("/api/v1/calls", params={"limit": 100}).json()["items"]
+                           if c["caller_number"] in callers]  # fmt: skip
+                assert len(records) == len(callers)
+                assert all(r["outcome"] == "answered" and r["ended_at"] for r in records), records
+                await until(lambda: all_legs_gone(observer), 10, "every agent leg gone")
+                for phone, legs in phone_legs(observer).items():
+                    legs.sort()
+                    for (_, end), (start, _) in itertools.pairwise(legs):
+                        assert end <= start, f"{phone} held two legs at once: {legs}"
+                for agent_id in agents:
+                    sup.post(f"/api/v1/agents/{agent_id}/logout")
+        finally:
+            second.stop()
+            for c in calls:
+                c.kill()
