@@ -17,13 +17,17 @@ from app.api import (
     agents,
     auth,
     calls,
+    categories,
     compliance,
+    desk,
     health,
+    knowledge,
     queues,
     reports,
     supervisor,
     tickets,
     wallboard,
+    work_orders,
 )
 from app.api import metrics as metrics_api
 from app.api.deps import get_settings_dep
@@ -34,11 +38,13 @@ from app.security import require_jwt_secret
 from app.services.agent_profiles import PinCheck
 from app.services.calls import CallRecorder
 from app.services.compliance import ComplianceStore
+from app.services.desk import DeskHub, DeskPublisher, channel_name
 from app.services.distribution import DistributionConfig, DistributionService
 from app.services.journal import WriteJournal
 from app.services.presence_watch import ComplianceSettings, PresenceWatch, load_busy_config
 from app.services.profile_sync import ProfileSync
 from app.services.routing import routing_config
+from app.services.taxonomy import load as load_taxonomy
 from app.services.writer import StorageWriter
 from app.settings import Settings, get_settings
 
@@ -66,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     require_jwt_secret(settings)  # refuse to start without a signing key
     routing_config(settings)  # nor with a queues file that does not parse
     busy_config = load_busy_config(ComplianceSettings().busy_reasons_file)  # nor with a bad busy config
+    load_taxonomy(settings.taxonomy_file)  # nor with a bad intake taxonomy
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,6 +120,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await profiles.reload()  # before presence is restored: restored agents serve their own queues
         profiles.start()
+        app.state.desk_hub = DeskHub(settings.redis_url, channel_name(settings))
+        app.state.desk_publisher = DeskPublisher(
+            service, settings, app.state.session_factory, app.state.desk_hub
+        )
+        app.state.desk_hub.start()
+        app.state.desk_publisher.start()
         last = await asyncio.to_thread(compliance_store.last_states)
         service.restore_presence([(t.agent_id, t.to_state, t.reason, t.endpoint) for t in last])
         await watch.restored()  # an unapproved busy restored goes on as the incident it was
@@ -124,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await service.stop()
             await watch.stop()
             await observability.stop()
+            await app.state.desk_publisher.stop()
+            await app.state.desk_hub.stop()
             db_engine.dispose()
 
     app = FastAPI(
@@ -140,13 +155,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         agent_profiles,
         queues,
         tickets,
+        work_orders,
+        categories,
+        knowledge,
         calls,
         reports,
         wallboard,
         metrics_api,
         compliance,
         supervisor,
+        desk,
     ):
         app.include_router(module.router)
+    desk.mount_page(app)
     wallboard.mount_page(app)
     return app

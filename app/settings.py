@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     agent_context: str = "acd-agent"
     agent_channel_tech: str = "PJSIP"
 
+    # Intake and the agent's desktop (README: "The agent's desk")
+    taxonomy_file: str | None = Field(
+        None, description="TOML categories and districts (see taxonomy.example.toml); default: that file"
+    )
+    language: str = Field(
+        "zh-CN", pattern=r"^(zh-CN|en)$", description="the pages' default language: zh-CN or en"
+    )
+    screen_pop_previous_orders: int = Field(
+        5, ge=0, le=50, description="how many of the caller's earlier work orders the screen pop lists"
+    )
+
     # KPIs and observability (definitions: README, "KPI definitions")
     timezone: str = Field(
         "Asia/Shanghai", description="the center's time zone: report days and hours, 'today' on the wallboard"

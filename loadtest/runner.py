@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from acd.queues_config import QueueConfig
 from app.db.engine import make_engine
-from app.db.models import AgentTransition, Call, CallOutcome, Ticket
+from app.db.models import AgentTransition, Call, CallOutcome, WorkOrder
 from app.services.kpi import CallFacts, KpiDefinitions, KpiTotals, add_call
 from loadtest import invariants as inv
 from loadtest.ami import AmiListener, Message
@@ -359,7 +359,12 @@ class Run:
 
     def _rows(self, numbers: set[str]) -> dict[str, inv.CallRow]:
         assert self.engine is not None
-        tickets = select(Ticket.call_id, func.count(Ticket.id).label("n")).group_by(Ticket.call_id).subquery()
+        # the work orders each call opened (one per answered call)
+        tickets = (
+            select(WorkOrder.origin_call_id.label("call_id"), func.count(WorkOrder.id).label("n"))
+            .group_by(WorkOrder.origin_call_id)
+            .subquery()
+        )
         stmt = (
             select(Call, tickets.c.n)
             .outerjoin(tickets, tickets.c.call_id == Call.id)

@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # debootstrap: the local Asterisk root; sip-tester: sipp, the SIP test peer; prometheus: promtool for
-# the rule tests; chromium + chromium-driver: the wallboard's browser test.
-packages=(debootstrap sip-tester ca-certificates prometheus chromium chromium-driver)
+# the rule tests; chromium + chromium-driver: the pages' browser tests; fonts-wqy-microhei: Chinese in them.
+packages=(debootstrap sip-tester ca-certificates prometheus chromium chromium-driver fonts-wqy-microhei)
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for pkg in "${packages[@]}"; do

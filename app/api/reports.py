@@ -40,6 +40,9 @@ class KpiOut(BaseModel):
     short_abandoned: int
     overflowed: int
     tickets_opened: int
+    accepted: int
+    answered_directly: int
+    not_an_appeal: int
     connection_rate: float | None
     service_level_rate: float | None
     abandonment_rate: float | None

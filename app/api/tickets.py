@@ -1,4 +1,7 @@
-"""``/api/v1/tickets``: work orders. Agents see their own, supervisors and admins all."""
+"""``/api/v1/tickets``: the older, read-only view of work orders (``/api/v1/work-orders``).
+
+Agents see their own, supervisors and admins all. Kept so that existing clients go on working.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +9,17 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from app.api.deps import PaginationDep, SessionDep, TimeRangeDep
 from app.db.models import Role, TicketStatus
 from app.security import CurrentUserDep, authorize_agent
-from app.services.calls import TicketFilter, get_ticket, list_tickets
+from app.services import work_orders as orders
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
 
 class TicketOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: int
     call_id: str
     caller_number: str | None
@@ -29,6 +30,22 @@ class TicketOut(BaseModel):
     ended_at: datetime | None
     status: TicketStatus
     created_at: datetime
+
+    @classmethod
+    def of(cls, view: orders.OrderView) -> TicketOut:
+        call = view.call
+        return cls(
+            id=view.order.id,
+            call_id=view.order.origin_call_id,
+            caller_number=call.caller_number,
+            queue=call.queue,
+            agent_id=call.agent_id or "",
+            enqueued_at=call.enqueued_at,
+            answered_at=call.answered_at or view.order.created_at,
+            ended_at=call.ended_at,
+            status=view.order.status,
+            created_at=view.order.created_at,
+        )
 
 
 class TicketPage(BaseModel):
@@ -53,12 +70,12 @@ def search_tickets(
         if agent is None:
             agent = user.agent_id
         authorize_agent(agent, user)
-    filters = TicketFilter(
+    filters = orders.OrderFilter(
         agent_id=agent, caller_number=caller, status=status_, since=period.since, until=period.until
     )
-    result = list_tickets(session, filters, limit=page.limit, offset=page.offset)
+    result = orders.list_orders(session, filters, limit=page.limit, offset=page.offset)
     return TicketPage(
-        items=[TicketOut.model_validate(t) for t in result.items],
+        items=[TicketOut.of(v) for v in result.items],
         total=result.total,
         limit=page.limit,
         offset=page.offset,
@@ -69,8 +86,8 @@ def search_tickets(
 def read_ticket(
     ticket_id: Annotated[int, Path(ge=1)], user: CurrentUserDep, session: SessionDep
 ) -> TicketOut:
-    ticket = get_ticket(session, ticket_id)
-    if ticket is None:
+    view = orders.get_order(session, ticket_id)
+    if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Ticket {ticket_id} not found")
-    authorize_agent(ticket.agent_id, user)
-    return TicketOut.model_validate(ticket)
+    authorize_agent(view.agent_id, user)
+    return TicketOut.of(view)

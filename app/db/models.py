@@ -51,8 +51,31 @@ class CallOutcome(enum.StrEnum):
     overflowed = "overflowed"  # left its queue unanswered for voicemail, a callback request or a message
 
 
-class TicketStatus(enum.StrEnum):
-    open = "open"
+class WorkOrderStatus(enum.StrEnum):
+    """Where a work order is in the loop; only the acceptance step exists so far."""
+
+    open = "open"  # intake in progress: the agent of the call may still edit it
+    accepted = "accepted"  # submitted as an appeal: goes on to dispatch
+    closed = "closed"  # submitted as answered directly, or as not an appeal
+
+
+#: Kept for ``/api/v1/tickets``, the older name of work orders.
+TicketStatus = WorkOrderStatus
+
+
+class Disposition(enum.StrEnum):
+    """What the agent decided the call was (the acceptance step of the 12345 loop)."""
+
+    accepted = "accepted"  # accepted as an appeal
+    answered_directly = "answered_directly"  # answered on the call (optionally citing an article)
+    not_an_appeal = "not_an_appeal"  # silent call, wrong number, prank, test
+
+
+class NonAppealKind(enum.StrEnum):
+    silent = "silent"
+    wrong_number = "wrong_number"
+    prank = "prank"
+    test = "test"
 
 
 class BusyRequestStatus(enum.StrEnum):
@@ -167,21 +190,72 @@ class Call(Base):
     overflow_reason: Mapped[str | None] = mapped_column(String(20))  # max_wait | no_agents
 
 
-class Ticket(Base):
-    """A work order; exactly one per answered call (``call_id`` is unique)."""
+class WorkOrder(Base):
+    """A citizen's appeal as recorded by the agent: what, where, who, and what happens next.
 
-    __tablename__ = "tickets"
+    It is not a call record: the call(s) it came from are in :class:`WorkOrderCall`, and the call's
+    numbers and times stay on :class:`Call`. ``origin_call_id`` is the answered call that opened it
+    (unique: one order per answered call, opened at answer time). ``version`` counts changes, so an
+    edit based on an older read is refused instead of overwriting someone else's.
+    """
+
+    __tablename__ = "work_orders"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    call_id: Mapped[str] = mapped_column(String(64), ForeignKey("calls.id"), unique=True)
-    caller_number: Mapped[str | None] = mapped_column(String(64), index=True)
-    queue: Mapped[str] = mapped_column(String(64))
-    agent_id: Mapped[str] = mapped_column(String(32), ForeignKey("agents.id"), index=True)
-    enqueued_at: Mapped[datetime]
-    answered_at: Mapped[datetime] = mapped_column(index=True)
-    ended_at: Mapped[datetime | None]
-    status: Mapped[TicketStatus] = mapped_column(_str_enum(TicketStatus, "status"), index=True)
+    origin_call_id: Mapped[str] = mapped_column(String(64), ForeignKey("calls.id"), unique=True)
+    status: Mapped[WorkOrderStatus] = mapped_column(_str_enum(WorkOrderStatus, "status"), index=True)
+    disposition: Mapped[Disposition | None] = mapped_column(_str_enum(Disposition, "disposition"), index=True)
+    non_appeal_kind: Mapped[NonAppealKind | None] = mapped_column(_str_enum(NonAppealKind, "non_appeal_kind"))
+    category: Mapped[str | None] = mapped_column(String(32), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(500), default="")
+    district: Mapped[str | None] = mapped_column(String(32))
+    citizen_name: Mapped[str] = mapped_column(String(100), default="")
+    contact_number: Mapped[str] = mapped_column(String(64), default="")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    knowledge_article_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("knowledge_articles.id"))
+    department: Mapped[str | None] = mapped_column(String(100))  # to be dispatched to (the category's)
+    deadline_at: Mapped[datetime | None]  # handling deadline, set on acceptance
+    submitted_at: Mapped[datetime | None]
+    submitted_by: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+
+
+class WorkOrderCall(Base):
+    """A call that belongs to a work order: the one that opened it, and repeat calls merged into it."""
+
+    __tablename__ = "work_order_calls"
+
+    call_id: Mapped[str] = mapped_column(String(64), ForeignKey("calls.id"), primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(Integer, ForeignKey("work_orders.id"), index=True)
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeArticle(Base):
+    """An article of the knowledge base agents answer from (managed by supervisors).
+
+    ``search_text`` is the title and body cut into search terms (CJK bigrams, words): what the
+    full-text index of each backend indexes (see app/services/knowledge.py).
+    """
+
+    __tablename__ = "knowledge_articles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(32), index=True)
+    department: Mapped[str | None] = mapped_column(String(100))
+    valid_from: Mapped[datetime | None]
+    valid_until: Mapped[datetime | None]
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    updated_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AgentTransition(Base):

@@ -25,7 +25,7 @@ from acd.queues_config import DestinationKind
 from acd.views import CenterSnapshot
 from agents.compliance import IncidentKind
 from agents.presence import AgentState
-from app.db.models import CallOutcome
+from app.db.models import CallOutcome, Disposition
 from app.services.kpi import NATIONAL_SERVICE_LEVEL_SECONDS, WAIT_FATES, Counted, Fate, KpiDefinitions
 from app.settings import Settings
 
@@ -202,6 +202,12 @@ class HotlineMetrics:
         self.tickets = Counter(
             "hotline_tickets_opened", "Work orders opened (one per answered call)", ["queue"], registry=reg
         )
+        self.dispositions = Counter(
+            "hotline_work_orders_submitted",
+            "Work orders submitted, by disposition (the acceptance rate's parts)",
+            ["queue", "disposition"],
+            registry=reg,
+        )
         self.incidents = Counter("hotline_agent_incidents", "Agent incidents by kind", ["kind"], registry=reg)
         self._threshold = Gauge(
             "hotline_queue_service_level_seconds",
@@ -250,6 +256,8 @@ class HotlineMetrics:
                 counter.labels(queue)
             for fate in WAIT_FATES:
                 self.wait.labels(queue, fate.value)
+            for disposition in Disposition:
+                self.dispositions.labels(queue, disposition.value)
 
     def queue_label(self, queue: str) -> str:
         return queue if queue in self.queues else OTHER_QUEUE
@@ -260,6 +268,10 @@ class HotlineMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def record_disposition(self, queue: str, disposition: str) -> None:
+        """Count a work order submitted (by this process's API) with its disposition."""
+        self.dispositions.labels(self.queue_label(queue), Disposition(disposition).value).inc()
 
     def record_incident(self, kind: str) -> None:
         """Count an agent incident (compliance rules call this too); unknown kinds count as ``other``."""

@@ -1,4 +1,4 @@
-"""Calls and the work orders (tickets) they produce.
+"""Calls, and the work order each answered call opens.
 
 :class:`CallRecorder` persists what the ACD runtime sees on the AMI link. The link may replay events
 after a reconnect and events of one call may be delivered twice, so every method is idempotent and a
@@ -11,7 +11,8 @@ A replayed or late event that would move a call backwards is ignored (the method
 Statements are ordered write-first so that on SQLite each transaction takes the write lock before
 reading (a deferred reader upgrading to writer fails with "database is locked" instead of waiting).
 
-The read side (:func:`list_calls`, :func:`list_tickets`, :func:`get_ticket`) serves the API.
+The read side (:func:`list_calls`) serves the API; work orders are read and edited through
+``app.services.work_orders``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.models import Agent, Call, CallOutcome, Ticket, TicketStatus
+from app.db.models import Agent, Call, CallOutcome, WorkOrder, WorkOrderCall, WorkOrderStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +126,12 @@ class CallRecorder:
             return result.rowcount > 0
 
     def call_answered(self, call_id: str, agent_id: str, answered_at: datetime) -> int:
-        """Record the answer and return the call's ticket id, creating the ticket the first time.
+        """Record the answer and return the call's work order id, opening the order the first time.
 
-        Exactly one ticket per call, even when two workers race: the ticket insert is
-        ``ON CONFLICT (call_id) DO NOTHING`` and the loser reads the winner's row (on PostgreSQL the
-        loser's insert waits for the winner's commit). A replay with another agent keeps the first.
+        Exactly one order per call, even when two workers race: the insert is
+        ``ON CONFLICT (origin_call_id) DO NOTHING`` and the loser reads the winner's row (on PostgreSQL
+        the loser's insert waits for the winner's commit). A replay with another agent keeps the first.
+        The order starts open, its contact number the caller's; the agent fills in the rest.
 
         Raises :class:`RecorderError` if the call is unknown or was abandoned.
         """
@@ -145,25 +147,35 @@ class CallRecorder:
                 raise RecorderError(f"answer for unknown call {call_id}")
             if call.outcome is not CallOutcome.answered:
                 raise RecorderError(f"answer for call {call_id} already {call.outcome.value}")
-            assert call.agent_id is not None and call.answered_at is not None  # set together above
-            ticket_id = session.execute(
-                _insert(session)(Ticket)
+            now = utcnow()
+            order_id = session.execute(
+                _insert(session)(WorkOrder)
                 .values(
-                    call_id=call.id,
-                    caller_number=call.caller_number,
-                    queue=call.queue,
-                    agent_id=call.agent_id,
-                    enqueued_at=call.enqueued_at,
-                    answered_at=call.answered_at,
-                    ended_at=call.ended_at,
-                    status=TicketStatus.open,
+                    origin_call_id=call.id,
+                    status=WorkOrderStatus.open,
+                    description="",
+                    address="",
+                    citizen_name="",
+                    contact_number=call.caller_number or "",
+                    urgent=False,
+                    confidential=False,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
                 )
-                .on_conflict_do_nothing(index_elements=[Ticket.call_id])
-                .returning(Ticket.id)
+                .on_conflict_do_nothing(index_elements=[WorkOrder.origin_call_id])
+                .returning(WorkOrder.id)
             ).scalar()
-            if ticket_id is None:
-                ticket_id = session.execute(select(Ticket.id).where(Ticket.call_id == call_id)).scalar_one()
-            return ticket_id
+            if order_id is None:
+                return session.execute(
+                    select(WorkOrder.id).where(WorkOrder.origin_call_id == call_id)
+                ).scalar_one()
+            session.execute(
+                _insert(session)(WorkOrderCall)
+                .values(call_id=call.id, work_order_id=order_id, linked_at=now)
+                .on_conflict_do_nothing(index_elements=[WorkOrderCall.call_id])
+            )
+            return order_id
 
     def call_ended(self, call_id: str, ended_at: datetime, cause: str | int | None) -> bool:
         """Record the hang-up of a call. An unanswered call that ends counts as abandoned."""
@@ -179,12 +191,6 @@ class CallRecorder:
                 return False
             if ended in _UNANSWERED:
                 session.execute(update(Call).where(Call.id == call_id).values(outcome=CallOutcome.abandoned))
-            else:
-                session.execute(
-                    update(Ticket)
-                    .where(Ticket.call_id == call_id, Ticket.ended_at.is_(None))
-                    .values(ended_at=ended_at)
-                )
             return True
 
     def call_abandoned(self, call_id: str, ended_at: datetime, cause: str | int | None) -> bool:
@@ -266,15 +272,6 @@ class CallFilter:
     until: datetime | None = None  # enqueued_at < until
 
 
-@dataclass(frozen=True, slots=True)
-class TicketFilter:
-    agent_id: str | None = None
-    caller_number: str | None = None
-    status: TicketStatus | None = None
-    since: datetime | None = None  # answered_at >= since
-    until: datetime | None = None  # answered_at < until
-
-
 def _page(
     session: Session, stmt: Select[Any], order: Sequence[ColumnElement[Any]], limit: int, offset: int
 ) -> Page[Any]:
@@ -295,23 +292,3 @@ def list_calls(session: Session, filters: CallFilter, *, limit: int, offset: int
     if filters.until is not None:
         stmt = stmt.where(Call.enqueued_at < filters.until)
     return _page(session, stmt, (Call.enqueued_at.desc(), Call.id.desc()), limit, offset)
-
-
-def list_tickets(session: Session, filters: TicketFilter, *, limit: int, offset: int) -> Page[Ticket]:
-    """Tickets matching ``filters``, newest first."""
-    stmt = select(Ticket)
-    if filters.agent_id is not None:
-        stmt = stmt.where(Ticket.agent_id == filters.agent_id)
-    if filters.caller_number is not None:
-        stmt = stmt.where(Ticket.caller_number == filters.caller_number)
-    if filters.status is not None:
-        stmt = stmt.where(Ticket.status == filters.status)
-    if filters.since is not None:
-        stmt = stmt.where(Ticket.answered_at >= filters.since)
-    if filters.until is not None:
-        stmt = stmt.where(Ticket.answered_at < filters.until)
-    return _page(session, stmt, (Ticket.answered_at.desc(), Ticket.id.desc()), limit, offset)
-
-
-def get_ticket(session: Session, ticket_id: int) -> Ticket | None:
-    return session.get(Ticket, ticket_id)

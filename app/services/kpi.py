@@ -13,7 +13,9 @@ abandoned is the center's choice (``exclude_short_abandons``), and it is counted
 * abandonment rate = abandoned / offered
 * ASA = mean wait of answered calls (queue entry to answer)
 * AHT = mean talk time (answer to hang-up) of answered calls that ended
-* acceptance rate = tickets opened / answered
+* acceptance rate = (appeals accepted + answered directly) / (answered − not an appeal): the share
+  of the citizens who reached a person whose appeal was taken in. Orders still open (intake not
+  submitted) count in the denominator only: an appeal not yet recorded is not accepted.
 
 Waits are measured from the moment the call entered the queue (after the greeting).
 """
@@ -32,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from acd.queues_config import DEFAULT_SERVICE_LEVEL, QueueConfig
-from app.db.models import Call, CallOutcome, Ticket
+from app.db.models import Call, CallOutcome, Disposition, WorkOrder
 from app.settings import Settings
 
 #: The 15-second standard (GB/T 33358-2016): always a bucket edge of the wait histogram.
@@ -138,12 +140,15 @@ class KpiTotals:
     short_abandoned: int = 0
     overflowed: int = 0
     tickets_opened: int = 0
+    accepted: int = 0  # work orders submitted as an appeal
+    answered_directly: int = 0
+    not_an_appeal: int = 0
     answered_wait_seconds: float = 0.0
     talk_seconds: float = 0.0
     calls_ended_after_answer: int = 0
 
-    def add(self, counted: Counted, ticket: bool = False) -> None:
-        """Count one decided call (see :meth:`KpiDefinitions.count`)."""
+    def add(self, counted: Counted, ticket: bool = False, disposition: Disposition | None = None) -> None:
+        """Count one decided call (see :meth:`KpiDefinitions.count`), with its work order's disposition."""
         self.offered += counted.offered
         self.short_abandoned += counted.short_abandon
         if counted.fate is Fate.ANSWERED:
@@ -151,6 +156,9 @@ class KpiTotals:
             self.answered_in_service_level += counted.in_service_level
             self.answered_wait_seconds += counted.wait
             self.tickets_opened += ticket
+            self.accepted += disposition is Disposition.accepted
+            self.answered_directly += disposition is Disposition.answered_directly
+            self.not_an_appeal += disposition is Disposition.not_an_appeal
         elif counted.fate is Fate.ABANDONED:
             self.abandoned += 1
         elif counted.fate is Fate.OVERFLOWED:
@@ -186,7 +194,7 @@ class KpiTotals:
 
     @property
     def acceptance_rate(self) -> float | None:
-        return self._ratio(self.tickets_opened, self.answered)
+        return self._ratio(self.accepted + self.answered_directly, self.answered - self.not_an_appeal)
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
@@ -197,6 +205,9 @@ class KpiTotals:
             "short_abandoned": self.short_abandoned,
             "overflowed": self.overflowed,
             "tickets_opened": self.tickets_opened,
+            "accepted": self.accepted,
+            "answered_directly": self.answered_directly,
+            "not_an_appeal": self.not_an_appeal,
             "connection_rate": self.connection_rate,
             "service_level_rate": self.service_level_rate,
             "abandonment_rate": self.abandonment_rate,
@@ -225,6 +236,7 @@ class CallFacts:
     answered_at: datetime | None
     ended_at: datetime | None
     has_ticket: bool
+    disposition: Disposition | None = None  # of its work order, once submitted
 
 
 def add_call(totals: KpiTotals, call: CallFacts, definitions: KpiDefinitions) -> None:
@@ -237,7 +249,7 @@ def add_call(totals: KpiTotals, call: CallFacts, definitions: KpiDefinitions) ->
     counted = definitions.count(call.queue, call.outcome, (left_at - call.enqueued_at).total_seconds())
     if counted is None:
         return
-    totals.add(counted, call.has_ticket)
+    totals.add(counted, call.has_ticket, call.disposition)
     if counted.fate is Fate.ANSWERED and call.ended_at is not None and call.answered_at is not None:
         totals.add_talk((call.ended_at - call.answered_at).total_seconds())
 
@@ -253,9 +265,10 @@ def decided_calls(
             Call.enqueued_at,
             Call.answered_at,
             Call.ended_at,
-            Ticket.id.is_not(None),
+            WorkOrder.id.is_not(None),
+            WorkOrder.disposition,
         )
-        .outerjoin(Ticket, Ticket.call_id == Call.id)
+        .outerjoin(WorkOrder, WorkOrder.origin_call_id == Call.id)
         .where(
             Call.enqueued_at >= since,
             Call.enqueued_at < until,
@@ -264,10 +277,12 @@ def decided_calls(
     )
     if queue is not None:
         stmt = stmt.where(Call.queue == queue)
-    for queue_name, outcome, enqueued_at, answered_at, ended_at, has_ticket in session.execute(
+    for queue_name, outcome, enqueued_at, answered_at, ended_at, has_ticket, disposition in session.execute(
         stmt.execution_options(yield_per=1000)
     ):
-        yield CallFacts(queue_name, outcome, enqueued_at, answered_at, ended_at, bool(has_ticket))
+        yield CallFacts(
+            queue_name, outcome, enqueued_at, answered_at, ended_at, bool(has_ticket), disposition
+        )
 
 
 def bucket_start(moment: datetime, interval: Interval, zone: tzinfo) -> datetime:

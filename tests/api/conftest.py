@@ -20,7 +20,7 @@ from sqlalchemy import Engine, pool
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.api import auth, calls, tickets
+from app.api import auth, calls, categories, knowledge, tickets, work_orders
 from app.api.deps import get_settings_dep
 from app.db.engine import make_engine, normalize_url, session_factory
 from app.db.migrate import upgrade
@@ -91,6 +91,9 @@ def client(sessions: sessionmaker[Session], settings: Settings) -> Iterator[Test
     app = FastAPI()
     app.include_router(auth.router)
     app.include_router(tickets.router)
+    app.include_router(work_orders.router)
+    app.include_router(categories.router)
+    app.include_router(knowledge.router)
     app.include_router(calls.router)
     app.state.session_factory = sessions
     app.dependency_overrides[get_settings_dep] = lambda: settings

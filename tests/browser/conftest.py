@@ -122,6 +122,7 @@ class Center:
         reasons.write_text(
             '[reasons.break]\nname = "Short break"\ncode = 1\nlimit_minutes = 0.0333334\n'
             '[reasons.training]\nname = "Training"\ncode = 5\nproductive = true\n'
+            '[reasons.meal]\nname = "Meal"\ncode = 3\nneeds_approval = true\n'
         )
         previous = os.environ.get("HOTLINE_BUSY_REASONS_FILE")
         os.environ["HOTLINE_BUSY_REASONS_FILE"] = str(reasons)

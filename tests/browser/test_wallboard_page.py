@@ -20,6 +20,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser.conftest import PASSWORD, Center
@@ -50,17 +51,20 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         driver.quit()
 
 
-def _sign_in(browser: WebDriver, center: Center) -> WebDriverWait[WebDriver]:
+def _sign_in(browser: WebDriver, center: Center, lang: str = "en") -> WebDriverWait[WebDriver]:
     wait = WebDriverWait(browser, 10)
     browser.get(f"{center.owner.base_url}/wallboard/")
-    browser.execute_script("sessionStorage.clear();")  # signed out, whatever an earlier test did
+    # signed out, whatever an earlier test did; in English unless told (the default is Chinese)
+    browser.execute_script("sessionStorage.clear(); localStorage.clear();")
+    if lang != "zh-CN":
+        browser.execute_script("localStorage.setItem('hotline.lang', arguments[0]);", lang)
     browser.refresh()
     form = wait.until(ec.visibility_of_element_located((By.ID, "login")))
     form.find_element(By.NAME, "username").send_keys("sup")
     form.find_element(By.NAME, "password").send_keys(PASSWORD)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait.until(ec.visibility_of_element_located((By.ID, "board")))
-    wait.until(ec.text_to_be_present_in_element((By.ID, "link"), "live"))
+    wait.until(lambda b: b.find_element(By.ID, "link").get_attribute("class") == "status live")
     return wait
 
 
@@ -118,6 +122,35 @@ def test_agents_over_the_limit_are_highlighted_and_kpis_follow_the_calls(
     if screenshot:
         Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(screenshot)
+
+
+def test_the_wallboard_speaks_chinese_by_default_and_english_on_request(
+    browser: WebDriver, center: Center
+) -> None:
+    wait = _sign_in(browser, center, lang="zh-CN")
+    assert browser.find_element(By.ID, "link").text == "实时"
+    assert browser.execute_script("return document.documentElement.lang") == "zh-CN"
+    tile = browser.find_element(By.CSS_SELECTOR, '.tile[data-kpi="connection_rate"]').text
+    assert "接通率" in tile and "目标 ≥ 95.0%" in tile
+    assert "15 秒接通率" in browser.find_element(By.CSS_SELECTOR, '.tile[data-kpi="service_level_rate"]').text
+    assert "受理率" in browser.find_element(By.CSS_SELECTOR, '.tile[data-kpi="acceptance_rate"]').text
+    # The clock shows the center's time (UTC in these tests), HH:MM:SS.
+    clock = browser.find_element(By.ID, "clock").text
+    hours, minutes, seconds = (int(part) for part in clock.split(":"))
+    now = time.gmtime()
+    drift = (hours * 3600 + minutes * 60 + seconds) - (now.tm_hour * 3600 + now.tm_min * 60 + now.tm_sec)
+    assert min(abs(drift), 86400 - abs(drift)) <= 5, clock
+    screenshot = os.environ.get("HOTLINE_WALLBOARD_SCREENSHOT")
+    if screenshot:
+        assert browser.save_screenshot(str(Path(screenshot).with_name(f"{Path(screenshot).stem}-zh.png")))
+    Select(browser.find_element(By.ID, "lang")).select_by_value("en")
+    wait.until(lambda b: b.find_element(By.ID, "link").text == "live")
+    assert (
+        "Connection rate" in browser.find_element(By.CSS_SELECTOR, '.tile[data-kpi="connection_rate"]').text
+    )
+    browser.refresh()  # the choice is remembered
+    wait.until(lambda b: b.find_element(By.ID, "link").text in ("live", "signed out"))
+    assert browser.execute_script("return document.documentElement.lang") == "en"
 
 
 def test_agents_appear_by_name(browser: WebDriver, center: Center) -> None:

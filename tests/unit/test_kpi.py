@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.db.models import CallOutcome
+from app.db.models import CallOutcome, Disposition
 from app.services.kpi import CallFacts, Interval, KpiDefinitions, KpiTotals, kpi_report, report_csv
 
 T0 = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 
 
-def answered(wait: float, talk: float | None = 60, at: datetime = T0, ticket: bool = True) -> CallFacts:
+def answered(
+    wait: float,
+    talk: float | None = 60,
+    at: datetime = T0,
+    ticket: bool = True,
+    disposition: Disposition | None = Disposition.accepted,
+) -> CallFacts:
     answer = at + timedelta(seconds=wait)
     end = None if talk is None else answer + timedelta(seconds=talk)
-    return CallFacts("general", CallOutcome.answered, at, answer, end, ticket)
+    return CallFacts("general", CallOutcome.answered, at, answer, end, ticket, disposition)
 
 
 def abandoned(wait: float, at: datetime = T0) -> CallFacts:
@@ -33,6 +39,21 @@ def test_the_issue_mix_with_short_abandons_counted() -> None:
     assert (t.offered, t.answered, t.abandoned, t.short_abandoned) == (4, 2, 2, 1)
     assert (t.connection_rate, t.service_level_rate, t.abandonment_rate) == (0.5, 0.25, 0.5)
     assert t.asa_seconds == 11 and t.aht_seconds == 60 and t.acceptance_rate == 1
+
+
+def test_acceptance_rate_counts_appeals_taken_in_and_leaves_out_non_appeals() -> None:
+    mix = [
+        answered(2, disposition=Disposition.accepted),
+        answered(3, disposition=Disposition.answered_directly),
+        answered(4, disposition=Disposition.not_an_appeal),  # a prank: out of numerator and denominator
+        answered(5, disposition=None),  # intake never submitted: not accepted
+        abandoned(30),  # never reached a person: not in the acceptance rate at all
+    ]
+    t = totals(mix)
+    assert (t.answered, t.accepted, t.answered_directly, t.not_an_appeal) == (4, 1, 1, 1)
+    assert t.acceptance_rate == 2 / 3
+    only_pranks = totals([answered(2, disposition=Disposition.not_an_appeal)])
+    assert only_pranks.acceptance_rate is None  # no appeal answered: no rate, not 0 % or 100 %
 
 
 def test_the_issue_mix_with_short_abandons_excluded() -> None:

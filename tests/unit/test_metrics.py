@@ -255,7 +255,9 @@ def test_exposition_has_the_issue_families_and_no_unbounded_labels() -> None:
     assert families["hotline_call_wait_seconds"].type == "histogram"
     for family in families.values():
         for sample in family.samples:
-            assert set(sample.labels) <= {"queue", "outcome", "state", "kind", "kpi", "le"}, sample
+            assert set(sample.labels) <= {"queue", "outcome", "state", "kind", "kpi", "le", "disposition"}, (
+                sample
+            )
 
 
 def test_every_incident_kind_has_its_series_and_unknown_kinds_count_as_other() -> None:
