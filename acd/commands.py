@@ -152,6 +152,22 @@ class CallTakenOver:
 
 
 @dataclass(frozen=True, slots=True)
+class CallResumed:
+    """A call in progress was found at a rebuild (its agent leg bridged with the caller): the core
+    follows it from now on. The shell records it as answered (one ticket, created if the run that
+    answered it could not) so that its end is recorded too."""
+
+    call_id: str
+    queue: str
+    caller_number: str
+    priority: int
+    agent_id: str
+    enqueued_at: float
+    answered_at: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallOverflowed:
     """The call left its queue unanswered for ``destination``: ``reason`` is max_wait or no_agents."""
 
@@ -199,4 +215,5 @@ Command = (
     | AgentOfferDelayed
     | AgentExhaustedNoAnswer
     | CallTakenOver
+    | CallResumed
 )

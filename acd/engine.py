@@ -197,6 +197,8 @@ class Engine:
         self._dirty: set[str] = set()  # queues where a new (call, agent) match may exist
         self._deadlines: list[tuple[float, str, str]] = []  # lazy heap; stale entries are skipped
         self._legs: dict[str, str] = {}  # offer id -> agent waiting for that offer's leg to be gone
+        # offers for legs found ringing at a rebuild (another run's): hung up, their caller held until gone
+        self._cancelled: set[str] = set()
         self._handlers: dict[type, Callable[[Any, list[cmd.Command]], None]] = {
             ev.CallArrived: self._call_arrived,
             ev.CallerHungUp: self._caller_hung_up,
@@ -205,7 +207,7 @@ class Engine:
             ev.OfferAnswered: self._offer_answered,
             ev.OfferFailed: lambda e, out: self._offer_failed(e.offer_id, e.reason, e.at, out, penalize=True),
             ev.AgentLegEnded: self._agent_leg_ended,
-            ev.AgentLegGone: lambda e, out: self._leg_gone(e.offer_id),
+            ev.AgentLegGone: self._agent_leg_gone,
             ev.TimePassed: lambda e, out: self._time_passed(e.at, out),
             ev.Resynced: self._resynced,
             ev.QueuesReconfigured: lambda e, out: self._reconfigure(e.queues, e.at, out),
@@ -273,19 +275,7 @@ class Engine:
             return  # the same call reported twice (event replay after a reconnect)
         config = self.queue_config(e.queue)
         enqueued_at = e.enqueued_at if e.enqueued_at is not None else e.at
-        seq = next(self._seq)
-        call = Call(
-            call_id=e.call_id,
-            queue=e.queue,
-            caller_number=e.caller_number,
-            channel=e.channel,
-            priority=e.priority,
-            enqueued_at=enqueued_at,
-            seq=seq,
-            key=(enqueued_at - e.priority * self.priority_step, seq),
-            queue_entered_at=enqueued_at,
-        )
-        self.calls[call.call_id] = call
+        call = self._new_call(e.call_id, e.queue, e.caller_number, e.channel, e.priority, enqueued_at)
         out.append(
             cmd.CallQueued(call.call_id, call.queue, call.caller_number, call.priority, call.enqueued_at)
         )
@@ -294,6 +284,24 @@ class Engine:
             self._overflow(call, "no_agents", e.at, out)
         else:
             self._push_waiting(call)
+
+    def _new_call(
+        self, call_id: str, queue: str, caller_number: str, channel: str, priority: int, enqueued_at: float
+    ) -> Call:
+        seq = next(self._seq)
+        call = Call(
+            call_id=call_id,
+            queue=queue,
+            caller_number=caller_number,
+            channel=channel,
+            priority=priority,
+            enqueued_at=enqueued_at,
+            seq=seq,
+            key=(enqueued_at - priority * self.priority_step, seq),
+            queue_entered_at=enqueued_at,
+        )
+        self.calls[call_id] = call
+        return call
 
     def _caller_hung_up(self, e: ev.CallerHungUp, out: list[cmd.Command]) -> None:
         call = self.calls.pop(e.call_id, None)
@@ -306,9 +314,11 @@ class Engine:
             return
         if call.state is CallState.OFFERED and call.offer_id is not None:
             offer = self.offers.pop(call.offer_id)
+            self._cancelled.discard(offer.offer_id)
             out.append(cmd.HangUpOffer(offer.offer_id, offer.agent_id))
             self._await_leg(offer.agent_id, offer.offer_id, e.at)
-            self._agent_back_to_idle(offer.agent_id, e.at, out, keep_idle_since=True)
+            if self._rings_for(offer):
+                self._agent_back_to_idle(offer.agent_id, e.at, out, keep_idle_since=True)
         out.append(cmd.CallAbandoned(call.call_id, call.queue, call.enqueued_at, e.at, e.cause))
 
     def _agent_available(self, e: ev.AgentAvailable, out: list[cmd.Command]) -> None:
@@ -378,7 +388,7 @@ class Engine:
         if offer is None or offer.answered:
             return
         del self.offers[offer_id]
-        agent = self.agents[offer.agent_id]
+        self._cancelled.discard(offer_id)
         call = self.calls.get(offer.call_id)
         config = self.queue_config(call.queue) if call is not None else None
         if call is not None:
@@ -387,6 +397,9 @@ class Engine:
                 self._overflow(call, "max_wait", at, out)
             else:
                 self._push_waiting(call)
+        if not self._rings_for(offer):
+            return  # a leg found at a rebuild, for an agent that is not (or no longer) ringing for it
+        agent = self.agents[offer.agent_id]
         delay_until = None
         if penalize and config is not None:
             if reason in _FAILURE_TAKES_OUT:
@@ -416,6 +429,16 @@ class Engine:
         call = self.calls.pop(offer.call_id, None)
         if call is not None:
             self._finish_call(call, e.at, out)
+
+    def _rings_for(self, offer: Offer) -> bool:
+        """Whether the offer's agent is the one ringing for it (a leg found at a rebuild may not be)."""
+        agent = self.agents.get(offer.agent_id)
+        return agent is not None and agent.offer_id == offer.offer_id
+
+    def _agent_leg_gone(self, e: ev.AgentLegGone, out: list[cmd.Command]) -> None:
+        self._leg_gone(e.offer_id)
+        if e.offer_id in self._cancelled:  # the leg cancelled at a rebuild is gone: its caller may be offered
+            self._offer_failed(e.offer_id, ev.OfferFailure.ERROR, e.at, out, penalize=False)
 
     def _await_leg(self, agent_id: str, offer_id: str, now: float) -> None:
         """The agent's leg of this offer may still exist: no new offer to it until it is gone."""
@@ -471,6 +494,8 @@ class Engine:
 
     def _resynced(self, e: ev.Resynced, out: list[cmd.Command]) -> None:
         live = {c.call_id: c for c in e.calls}
+        for leg in e.legs:
+            self._found_leg(leg, live, e.at, out)
         for call in list(self.calls.values()):
             seen = live.get(call.call_id)
             if seen is None:
@@ -507,6 +532,53 @@ class Engine:
                 self._agent_leg_ended(ev.AgentLegEnded(e.at, offer.offer_id), out)
         for offer_id in [o for o in self._legs if o not in e.live_channels]:
             self._leg_gone(offer_id)
+        for offer_id in [o for o in self._cancelled if o not in e.live_channels]:
+            self._offer_failed(offer_id, ev.OfferFailure.ERROR, e.at, out, penalize=False)
+
+    def _found_leg(
+        self, leg: ev.LiveLeg, live: Mapping[str, ev.LiveCall], at: float, out: list[cmd.Command]
+    ) -> None:
+        """Take over an agent leg another run originated (see ``ev.Resynced``)."""
+        if leg.leg_id in self.offers:
+            return
+        seen = live.get(leg.call_id)
+        if seen is None or leg.call_id in self.calls:
+            # Its caller is gone, or followed through another leg: this one must not ring on.
+            if not leg.answered:
+                out.append(cmd.HangUpOffer(leg.leg_id, leg.agent_id))
+                self._await_leg(leg.agent_id, leg.leg_id, at)
+            return
+        call = self._new_call(
+            seen.call_id, seen.queue, seen.caller_number, seen.channel, seen.priority, seen.enqueued_at
+        )
+        call.offer_id, call.agent_id = leg.leg_id, leg.agent_id
+        agent = self.agents.get(leg.agent_id)
+        free = agent is not None and agent.call_id is None
+        if leg.answered and not seen.waiting:
+            answered_at = leg.answered_at if leg.answered_at is not None else at
+            call.state, call.answered_at = CallState.CONNECTED, answered_at
+            self.offers[leg.leg_id] = Offer(leg.leg_id, call.call_id, leg.agent_id, at, answered=True)
+            out.append(
+                cmd.CallResumed(call.call_id, call.queue, call.caller_number, call.priority, leg.agent_id,
+                                call.enqueued_at, answered_at, at)
+            )  # fmt: skip
+            if agent is not None and free:
+                agent.activity, agent.offer_id, agent.call_id = Activity.ON_CALL, leg.leg_id, call.call_id
+                out.append(cmd.AgentActivityChanged(agent.agent_id, Activity.ON_CALL, at, call.call_id))
+            return
+        # Still ringing (or answered but not yet bridged): cancel it; the caller waits for its end.
+        call.state = CallState.OFFERED
+        offer = self.offers[leg.leg_id] = Offer(leg.leg_id, call.call_id, leg.agent_id, at + LEG_GONE_TIMEOUT)
+        self._cancelled.add(leg.leg_id)
+        heapq.heappush(self._deadlines, (offer.deadline, "offer", offer.offer_id))
+        self._schedule_call_timers(call, at)
+        out.append(
+            cmd.CallQueued(call.call_id, call.queue, call.caller_number, call.priority, call.enqueued_at)
+        )
+        out.append(cmd.HangUpOffer(leg.leg_id, leg.agent_id))
+        if agent is not None and free:
+            agent.activity, agent.offer_id, agent.call_id = Activity.RINGING, leg.leg_id, call.call_id
+            out.append(cmd.AgentActivityChanged(agent.agent_id, Activity.RINGING, at, call.call_id))
 
     def _reconfigure(self, queues: Iterable[QueueConfig], now: float, out: list[cmd.Command]) -> None:
         new = {q.name: q for q in queues}

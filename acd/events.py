@@ -134,6 +134,25 @@ class LiveCall:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveLeg:
+    """An agent leg found in Asterisk at a rebuild that the core has no offer for.
+
+    Another run of the service (a crashed process, the previous leader) originated it; it carries
+    the ACD variables (``ACD_CALL_ID``) that name its caller. ``leg_id`` (its Asterisk uniqueid) is
+    the offer id the core knows it by from now on. ``answered``: it is bridged with its caller.
+    ``agent_id`` is the agent the shell found for it (logged in at ``endpoint``, or the one the
+    database recorded); ``answered_at`` the answer time the database recorded, if any.
+    """
+
+    leg_id: str
+    call_id: str
+    endpoint: str
+    agent_id: str
+    answered: bool
+    answered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Resynced:
     """The complete picture read from Asterisk after the AMI link (re)connected.
 
@@ -141,11 +160,17 @@ class Resynced:
     exists at all (agents' legs included). Anything the core believed that Asterisk contradicts is
     corrected: calls that vanished are ended, waiting calls the core never saw are queued with their
     original enqueue time, offers whose agent leg vanished are taken back.
+
+    ``legs`` are agent legs the core did not originate (see ``LiveLeg``): a bridged one is a call in
+    progress, which the core takes over (``CallResumed``: it gets its end and its ticket, its agent
+    is on a call); a ringing one is cancelled, and its caller is offered to nobody until that leg is
+    gone, so that no caller rings at two agents at once.
     """
 
     at: float
     calls: tuple[LiveCall, ...]
     live_channels: frozenset[str] = field(default_factory=frozenset)
+    legs: tuple[LiveLeg, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

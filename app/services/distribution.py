@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from acd.queues_config import DEFAULT_PRIORITY_STEP, DestinationKind, QueueConfi
 from acd.views import AgentProfile, AgentSnapshot, CenterSnapshot
 from agents.presence import AgentState, Cause, PresenceError, Transition
 from app.services import telephony
+from app.services.calls import OpenCall
 from app.services.slices import in_slices
 from app.services.writer import StorageWriter
 
@@ -44,6 +46,10 @@ RECORDER_WRITES = (
 # A failed leg's Hangup (whose cause tells busy from no answer) may come just after its
 # OriginateResponse (seen: 0.1-0.5 ms): wait this long for it.
 LEG_HANGUP_WAIT = 2.0
+# The uniqueid every agent leg gets (``DistributionService._leg_prefix`` + offer id), whichever run
+# of the service originated it: the rebuild finds the legs of a crashed run (or another leader) by it.
+LEG_UNIQUEID = re.compile(r"acd-[0-9a-f]{8}-.+")
+GONE_WHILE_AWAY = "ended while the service was away"
 
 
 class Recorder(Protocol):
@@ -56,6 +62,7 @@ class Recorder(Protocol):
     def call_abandoned(self, call_id: str, ended_at: datetime, cause: str) -> None: ...
     def call_overflowed(self, call_id: str, at: datetime, destination: str, reason: str) -> None: ...
     def recent_callers(self, since: datetime) -> list[tuple[str, datetime]]: ...
+    def open_calls(self) -> list[OpenCall]: ...
 
 
 class RepeatCallers:
@@ -277,18 +284,33 @@ class DistributionService:
                 self._handle(ev.CallerHungUp(now, uniqueid, msg.get("Cause", "")))
 
     def _offer_of(self, uniqueid: str | None) -> str | None:
-        if uniqueid and uniqueid.startswith(self._leg_prefix):
+        """The offer id of an agent leg: ours by their suffix, another run's by the whole uniqueid."""
+        if not uniqueid:
+            return None
+        if uniqueid.startswith(self._leg_prefix):
             return uniqueid[len(self._leg_prefix) :]
-        return None
+        return uniqueid if LEG_UNIQUEID.fullmatch(uniqueid) else None
 
     async def _on_connected(self) -> None:
-        """After every (re)connect: rebuild the picture of waiting callers from Asterisk."""
+        """After every (re)connect: rebuild the picture from Asterisk and the database.
+
+        Callers waiting, calls in progress and agent legs still ringing come from Asterisk (see
+        ``ev.Resynced``); the database adds what Asterisk does not keep (answer times) and its open
+        calls that Asterisk no longer has are ended.
+        """
         self._buffer = []
         await self._send_heartbeat()  # first, so that no caller falls back while we rebuild
+        started = time.monotonic()
         try:
-            snapshot = await self._read_live_calls()
+            stored = await self._open_calls()
+            snapshot = await self._read_live_calls(stored)
             self._handle(snapshot)
-            log.info("resynced with Asterisk", extra={"calls": len(snapshot.calls)})
+            ended = self._end_stored_calls_gone(stored, snapshot)
+            log.info(
+                "resynced with Asterisk",
+                extra={"calls": len(snapshot.calls), "legs_found": len(snapshot.legs), "ended": ended,
+                       "seconds": round(time.monotonic() - started, 3)},
+            )  # fmt: skip
         except (AmiError, AmiNotConnected, AmiTimeout):
             log.exception("resync failed; the link will retry on reconnect")
         finally:
@@ -296,9 +318,55 @@ class DistributionService:
             for msg in held:
                 self._on_event(msg)
 
-    async def _read_live_calls(self) -> ev.Resynced:
+    async def _open_calls(self) -> dict[str, OpenCall]:
+        """The database's open calls (read before Asterisk: any not in Asterisk's list after is gone)."""
+        try:
+            return {c.call_id: c for c in await asyncio.to_thread(self.recorder.open_calls)}
+        except Exception as exc:  # the database away must not stop the rebuild from Asterisk
+            log.warning("open calls not read from the database: %s", exc)
+            return {}
+
+    def _end_stored_calls_gone(self, stored: Mapping[str, OpenCall], snapshot: ev.Resynced) -> int:
+        """Open calls in the database that neither Asterisk nor the core has: they ended while away."""
+        engine_calls = self.center.engine.calls
+        gone = [cid for cid in stored if cid not in snapshot.live_channels and cid not in engine_calls]
+        at = _utc(snapshot.at)
+        for call_id in gone:
+            self.writer.submit("call_ended", call_id, at, GONE_WHILE_AWAY)
+        return len(gone)
+
+    async def _found_legs(
+        self, channels: list[Mapping[str, str]], stored: Mapping[str, OpenCall]
+    ) -> list[ev.LiveLeg]:
+        """Agent legs in Asterisk that the core has no offer for (another run originated them)."""
+        legs = []
+        for channel in channels:
+            offer_id = self._offer_of(channel.get("Uniqueid"))
+            if offer_id is None or offer_id in self.center.engine.offers:
+                continue
+            try:
+                reply = await self.link.send(
+                    {"Action": "Getvar", "Channel": channel["Channel"], "Variable": "ACD_CALL_ID"}
+                )
+            except AmiError:  # the leg left meanwhile
+                continue
+            call_id = reply.get("Value") or ""
+            if not call_id:
+                continue
+            endpoint = telephony.endpoint_of(channel.get("Channel") or "")
+            record = stored.get(call_id)
+            agent_id = self.agent_at(endpoint) or (record.agent_id if record else None) or f"phone:{endpoint}"
+            answered_at = record.answered_at.timestamp() if record and record.answered_at else None
+            legs.append(
+                ev.LiveLeg(offer_id, call_id, endpoint, agent_id, bool(channel.get("BridgeId")), answered_at)
+            )
+        return legs
+
+    async def _read_live_calls(self, stored: Mapping[str, OpenCall] | None = None) -> ev.Resynced:
         channels = await self.link.send_list({"Action": "CoreShowChannels"})
         now = self.clock()
+        legs = await self._found_legs(channels, stored or {})
+        leg_callers = {leg.call_id for leg in legs}
         live_ids = set()
         calls: list[ev.LiveCall] = []
         reclaim: list[str] = []
@@ -308,9 +376,10 @@ class DistributionService:
             live_ids.add(offer_id or uniqueid)
             if offer_id is not None:
                 self._leg_names[offer_id] = channel.get("Channel") or ""
+                continue
             known = uniqueid in self.center.engine.calls
             in_queue = channel.get("Context") in WAITING_CONTEXTS
-            if not known and not in_queue:
+            if not known and not in_queue and uniqueid not in leg_callers:
                 continue
             variables = {}
             for name in ("ACD_QUEUE", "ACD_PRIORITY", "ACD_ENQUEUED"):
@@ -324,6 +393,9 @@ class DistributionService:
                 continue  # still in the greeting: its AcdCallWaiting event is yet to come
             bridged = bool(channel.get("BridgeId"))
             waiting = in_queue and not bridged
+            if uniqueid in leg_callers:
+                calls.append(telephony.live_call(channel, variables, waiting, self._default_queue(), now))
+                continue
             if waiting and channel.get("Application") == FALLBACK_APPLICATION:
                 reclaim.append(channel["Channel"])  # back from app_queue to the service's wait
             live = telephony.live_call(channel, variables, waiting, self._default_queue(), now)
@@ -339,7 +411,7 @@ class DistributionService:
             calls.append(live)
         for channel_name in reclaim:
             self._spawn(self._reclaim(channel_name))
-        return ev.Resynced(now, tuple(calls), frozenset(live_ids))
+        return ev.Resynced(now, tuple(calls), frozenset(live_ids), tuple(legs))
 
     def _on_disconnected(self, reason: str) -> None:
         log.warning("AMI link down", extra={"reason": reason})
@@ -380,6 +452,13 @@ class DistributionService:
                 endpoint = self._fallback_answered.pop(output.call_id, "")
                 agent = self._agent_for(endpoint)
                 self.writer.submit("call_answered", output.call_id, agent, _utc(output.at))
+            case cmd.CallResumed():
+                # Recorded as waiting first (a no-op if the run that answered it did) so that the
+                # answer, and the ticket, always find their call.
+                r = output
+                self.writer.submit("call_waiting", r.call_id, r.queue, r.caller_number, r.priority,
+                                   _utc(r.enqueued_at))  # fmt: skip
+                self.writer.submit("call_answered", r.call_id, r.agent_id, _utc(r.answered_at))
             case cmd.CallQueued(call_id=cid, queue=q, caller_number=num, priority=prio, enqueued_at=at):
                 self.repeat_callers.add(num, at)
                 self.writer.submit("call_waiting", cid, q, num, prio, _utc(at))

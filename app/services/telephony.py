@@ -93,6 +93,12 @@ def call_arrived(msg: Mapping[str, str], at: float, default_queue: str) -> ev.Ca
     )
 
 
+def endpoint_of(channel: str) -> str:
+    """The endpoint of a channel name: ``PJSIP/agent5-0000001a`` -> ``agent5``."""
+    _, _, rest = channel.partition("/")
+    return rest.rsplit("-", 1)[0] if "-" in rest else rest
+
+
 def live_call(
     channel: Mapping[str, str], variables: Mapping[str, str], waiting: bool, default_queue: str, now: float
 ) -> ev.LiveCall:
