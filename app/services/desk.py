@@ -31,7 +31,7 @@ from acd import commands as cmd
 from acd.center import Output
 from agents.presence import AgentPresence, AgentState, Transition
 from app.db.models import Call
-from app.services import work_orders
+from app.services import redis_channel, work_orders
 from app.services.distribution import DistributionService
 from app.settings import Settings
 
@@ -95,34 +95,17 @@ class DeskHub:
             queue.put_nowait(data)
 
     async def _run(self) -> None:
-        delay = 0.5
-        while True:
-            client = aioredis.from_url(self.redis_url)
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(self.channel)
-                    self.subscribed.set()
-                    delay = 0.5
-                    async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        raw = message["data"]
-                        data = raw.decode() if isinstance(raw, bytes) else str(raw)
-                        try:
-                            agent_id = json.loads(data)["agent_id"]
-                        except (ValueError, KeyError, TypeError):
-                            log.warning("malformed desk message skipped")
-                            continue
-                        self.deliver(agent_id, data)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("desk subscription lost, retrying in %.1f s: %s", delay, exc)
-            finally:
-                self.subscribed.clear()
-                await client.aclose()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        await redis_channel.follow(
+            self.redis_url, self.channel, self._on_message, self.subscribed, "desk subscription"
+        )
+
+    def _on_message(self, data: str) -> None:
+        try:
+            agent_id = json.loads(data)["agent_id"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("malformed desk message skipped")
+            return
+        self.deliver(agent_id, data)
 
 
 class DeskPublisher:

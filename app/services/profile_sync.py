@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 
 import redis
-import redis.asyncio as aioredis
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.services import redis_channel
 from app.services.agent_profiles import load_profiles
 from app.services.distribution import DistributionService
 
@@ -79,24 +79,10 @@ class ProfileSync:
             self._task = None
 
     async def _follow(self) -> None:
-        delay = 0.5
-        while True:
-            client = aioredis.from_url(self.redis_url)
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(self.channel)
-                    self.subscribed.set()
-                    delay = 0.5
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            count = await self.reload()
-                            log.info("agent profiles applied", extra={"agents": count})
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("profile announcements lost, retrying in %.1f s: %s", delay, exc)
-            finally:
-                self.subscribed.clear()
-                await client.aclose()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        await redis_channel.follow(
+            self.redis_url, self.channel, self._apply, self.subscribed, "profile announcements"
+        )
+
+    async def _apply(self, _message: str) -> None:
+        count = await self.reload()
+        log.info("agent profiles applied", extra={"agents": count})

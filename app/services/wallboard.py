@@ -30,6 +30,7 @@ from acd.center import Output
 from agents.compliance import AgentCompliance, time_limit
 from agents.presence import AgentState
 from app.observability.metrics import CenterView
+from app.services import redis_channel
 from app.services.kpi import KpiDefinitions, KpiTotals, today_bounds, today_totals
 from app.settings import Settings
 
@@ -191,27 +192,9 @@ class WallboardHub:
         return None if raw is None else raw.decode()
 
     async def _run(self) -> None:
-        delay = 0.5
-        while True:
-            client = aioredis.from_url(self.redis_url)
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(self.channel)
-                    self.subscribed.set()
-                    delay = 0.5
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            data = message["data"]
-                            self.deliver(data.decode() if isinstance(data, bytes) else str(data))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("wallboard subscription lost, retrying in %.1f s: %s", delay, exc)
-            finally:
-                self.subscribed.clear()
-                await client.aclose()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+        await redis_channel.follow(
+            self.redis_url, self.channel, self.deliver, self.subscribed, "wallboard subscription"
+        )
 
 
 class WallboardPublisher:
