@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 10.0
+POLL_SECONDS = 1.0
 
 
 async def follow(
@@ -28,6 +29,7 @@ async def follow(
 ) -> None:
     """Call ``on_message`` with each message's text, forever; ``what`` names the channel in logs."""
     delay = FIRST_RETRY_SECONDS
+    task = asyncio.current_task()
     while True:
         client = aioredis.from_url(redis_url)
         try:
@@ -35,8 +37,14 @@ async def follow(
                 await pubsub.subscribe(channel)
                 subscribed.set()
                 delay = FIRST_RETRY_SECONDS
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
+                while True:
+                    # redis-py (8.1) can swallow a cancellation that lands while it subscribes and
+                    # then listen forever: the process would never stop. So poll, and honour a
+                    # pending cancellation ourselves.
+                    if task is not None and task.cancelling():
+                        raise asyncio.CancelledError
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
+                    if message is None or message.get("type") != "message":
                         continue
                     raw = message["data"]
                     outcome = on_message(raw.decode() if isinstance(raw, bytes) else str(raw))
