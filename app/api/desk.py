@@ -22,9 +22,17 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from app.api.deps import SettingsDep
-from app.api.wallboard import KEEPALIVE_SECONDS, MAX_STREAM_SECONDS
+from app.api.errors import text
+from app.api.wallboard import ACCESS_ENDED, KEEPALIVE_SECONDS, MAX_STREAM_SECONDS
 from app.api.work_orders import error_responses
-from app.security import AuthUser, CurrentUserDep, authorize_agent, current_user, oauth2_scheme
+from app.security import (
+    AuthUser,
+    CurrentUserDep,
+    authorize_agent,
+    current_user,
+    oauth2_scheme,
+    token_still_valid,
+)
 
 router = APIRouter(prefix="/api/v1/desk", tags=["desk"])
 
@@ -98,11 +106,17 @@ def stream_user(
     "/{agent_id}/stream",
     dependencies=[Depends(stream_user)],
     response_class=StreamingResponse,
-    responses=error_responses(401, 403),
+    responses={
+        **error_responses(401, 403),
+        **text("text/event-stream", "Server-Sent Events: desk, then end"),
+    },
 )
-async def stream(agent_id: str, request: Request) -> StreamingResponse:
-    """Server-Sent Events: the agent's ``desk`` at once, then after every change."""
+async def stream(
+    agent_id: str, request: Request, token: Annotated[str, Depends(oauth2_scheme)], settings: SettingsDep
+) -> StreamingResponse:
+    """Server-Sent Events: the agent's ``desk`` at once, then after every change; ``end`` when access ends."""
     hub = request.app.state.desk_hub
+    sessions = request.app.state.session_factory
     queue = hub.connect(agent_id)
     first = json.dumps(request.app.state.desk_publisher.snapshot(agent_id), separators=(",", ":"))
 
@@ -112,9 +126,16 @@ async def stream(agent_id: str, request: Request) -> StreamingResponse:
             yield f"event: desk\ndata: {first}\n\n"
             loop = asyncio.get_running_loop()
             ends = loop.time() + MAX_STREAM_SECONDS
-            while (left := ends - loop.time()) > 0:
+            recheck = loop.time() + settings.stream_recheck_seconds
+            while (left := ends - (now := loop.time())) > 0:
+                if now >= recheck:  # a disabled user or a revoked token ends the stream
+                    if not await asyncio.to_thread(token_still_valid, sessions, token, settings):
+                        yield ACCESS_ENDED
+                        return
+                    recheck = now + settings.stream_recheck_seconds
                 try:
-                    data = await asyncio.wait_for(queue.get(), min(KEEPALIVE_SECONDS, left))
+                    quiet = max(0.0, min(KEEPALIVE_SECONDS, left, recheck - now))
+                    data = await asyncio.wait_for(queue.get(), quiet)
                 except TimeoutError:
                     yield ": keepalive\n\n"
                     continue

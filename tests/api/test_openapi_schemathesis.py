@@ -79,9 +79,9 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 # The schema as the service serves it (the same create_app); requests go to the running one.
 schema = schemathesis.openapi.from_dict(create_app(service_settings("sqlite://")).openapi(), config=CONFIG)
-# The push stream answers a supervisor with a stream that lasts minutes (tests/browser covers it); an
-# agent's request for it is still checked through GET /api/v1/wallboard, which shares its rules.
-schema = schema.exclude(path="/api/v1/wallboard/stream")
+# The push streams answer with a stream that lasts minutes (tests/browser covers them); their rules
+# are still checked through GET /api/v1/wallboard and GET /api/v1/desk/{agent_id}, which share them.
+schema = schema.exclude(path="/api/v1/wallboard/stream").exclude(path="/api/v1/desk/{agent_id}/stream")
 
 
 @schema.parametrize()
