@@ -8,7 +8,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.api.deps import SettingsDep
-from app.api.work_orders import error_responses, load_taxonomy
+from app.api.errors import errors
+from app.api.work_orders import load_taxonomy
 from app.security import CurrentUserDep
 
 router = APIRouter(prefix="/api/v1", tags=["work-orders"])
@@ -36,7 +37,7 @@ class DistrictOut(BaseModel):
     en: str
 
 
-@router.get("/categories", response_model=CategoriesOut, responses=error_responses(401))
+@router.get("/categories", response_model=CategoriesOut, responses=errors(401))
 def categories(user: CurrentUserDep, settings: SettingsDep) -> Any:
     """The category tree, each with its department and deadline (inherited ones filled in)."""
     taxonomy = load_taxonomy(settings)
@@ -46,6 +47,6 @@ def categories(user: CurrentUserDep, settings: SettingsDep) -> Any:
     }
 
 
-@router.get("/districts", response_model=list[DistrictOut], responses=error_responses(401))
+@router.get("/districts", response_model=list[DistrictOut], responses=errors(401))
 def districts(user: CurrentUserDep, settings: SettingsDep) -> Any:
     return [{"code": d.code, "zh": d.zh, "en": d.en} for d in load_taxonomy(settings).districts]

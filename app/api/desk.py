@@ -22,9 +22,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from app.api.deps import SettingsDep
-from app.api.errors import text
+from app.api.errors import errors, text
 from app.api.wallboard import ACCESS_ENDED, KEEPALIVE_SECONDS, MAX_STREAM_SECONDS
-from app.api.work_orders import error_responses
 from app.security import (
     AuthUser,
     CurrentUserDep,
@@ -59,13 +58,13 @@ class DeskConfigOut(BaseModel):
     busy_reasons: list[BusyReasonOut]
 
 
-@router.get("/me", response_model=MeOut, responses=error_responses(401))
+@router.get("/me", response_model=MeOut, responses=errors(401))
 def me(user: CurrentUserDep) -> MeOut:
     """The signed-in user: the page learns its agent id here."""
     return MeOut(username=user.username, role=user.role.value, agent_id=user.agent_id)
 
 
-@router.get("/config", response_model=DeskConfigOut, responses=error_responses(401))
+@router.get("/config", response_model=DeskConfigOut, responses=errors(401))
 def desk_config(user: CurrentUserDep, settings: SettingsDep, request: Request) -> DeskConfigOut:
     reasons = request.app.state.presence_watch.config.reasons
     return DeskConfigOut(
@@ -85,7 +84,7 @@ def _snapshot(request: Request, agent_id: str) -> dict[str, Any]:
     return from_thread.run_sync(publisher.snapshot, agent_id)
 
 
-@router.get("/{agent_id}", responses=error_responses(401, 403))
+@router.get("/{agent_id}", responses=errors(401, 403))
 def desk(agent_id: str, user: CurrentUserDep, request: Request) -> Any:
     """The agent's desk now: state, time in state, wrap-up end, the call ringing, the call in hand."""
     authorize_agent(agent_id, user)
@@ -107,7 +106,7 @@ def stream_user(
     dependencies=[Depends(stream_user)],
     response_class=StreamingResponse,
     responses={
-        **error_responses(401, 403),
+        **errors(401, 403),
         **text("text/event-stream", "Server-Sent Events: desk, then end"),
     },
 )

@@ -11,7 +11,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import select
 
 from app.api.deps import PaginationDep, SessionDep, SettingsDep
-from app.api.work_orders import MAX_ID, NO_NUL, error_responses, load_taxonomy
+from app.api.errors import errors
+from app.api.work_orders import MAX_ID, NO_NUL, load_taxonomy
 from app.db.models import KnowledgeArticle, Role, WorkOrder
 from app.security import AuthUser, CurrentUserDep, require_roles
 from app.services import knowledge
@@ -74,7 +75,7 @@ def _check_category(body: ArticleIn, settings: SettingsDep) -> None:
         )
 
 
-@router.get("", response_model=ArticleList, responses=error_responses(401, 422))
+@router.get("", response_model=ArticleList, responses=errors(401, 422))
 def find_articles(
     user: CurrentUserDep,
     session: SessionDep,
@@ -105,7 +106,7 @@ def _article(session: SessionDep, article_id: int) -> KnowledgeArticle:
     return article
 
 
-@router.get("/{article_id}", response_model=ArticleOut, responses=error_responses(401, 404, 422))
+@router.get("/{article_id}", response_model=ArticleOut, responses=errors(401, 404, 422))
 def read_article(
     article_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUserDep, session: SessionDep
 ) -> Any:
@@ -116,7 +117,7 @@ def read_article(
     "",
     response_model=ArticleOut,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 403, 413, 422),
+    responses=errors(401, 403, 413, 422),
 )
 def create_article(body: ArticleIn, user: SupervisorDep, session: SessionDep, settings: SettingsDep) -> Any:
     _check_category(body, settings)
@@ -133,7 +134,7 @@ def create_article(body: ArticleIn, user: SupervisorDep, session: SessionDep, se
     return ArticleOut.model_validate(article)
 
 
-@router.put("/{article_id}", response_model=ArticleOut, responses=error_responses(401, 403, 404, 413, 422))
+@router.put("/{article_id}", response_model=ArticleOut, responses=errors(401, 403, 404, 413, 422))
 def replace_article(
     article_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: ArticleIn,
@@ -154,7 +155,7 @@ def replace_article(
 @router.delete(
     "/{article_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=errors(401, 403, 404, 409, 422),
 )
 def delete_article(
     article_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: SupervisorDep, session: SessionDep

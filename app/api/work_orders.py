@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import PaginationDep, SessionDep, SettingsDep, TimeRangeDep
+from app.api.errors import errors
 from app.db.models import Disposition, NonAppealKind, Role, WorkOrderStatus
 from app.security import AuthUser, CurrentUserDep, authorize_agent
 from app.services import taxonomy as taxonomy_file
@@ -27,24 +28,6 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["work-orders"])
 MAX_ID = 2**31 - 1
 #: Text without NUL characters (PostgreSQL text cannot store them); newlines and the rest are fine.
 NO_NUL = r"^[^\x00]*$"
-
-
-class ErrorOut(BaseModel):
-    detail: Any = Field(description="what went wrong: a message, or a list naming the fields")
-
-
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI declarations of the error responses an operation can give."""
-    text = {
-        401: "not signed in, or the token expired",
-        403: "the caller's role, or whose record it is, does not allow it",
-        404: "not found",
-        409: "conflicts with the current state (a work order: changed since the version given, reload it)",
-        413: "request body too large",
-        422: "invalid values; ``detail`` names each field",
-        503: "not ready yet",
-    }
-    return {code: {"model": ErrorOut, "description": text[code]} for code in codes}
 
 
 class OrderOut(BaseModel):
@@ -132,7 +115,7 @@ def load_taxonomy(settings: Settings) -> taxonomy_file.Taxonomy:
     return taxonomy_file.load(settings.taxonomy_file)
 
 
-@router.get("", response_model=OrderPageOut, responses=error_responses(401, 403, 422))
+@router.get("", response_model=OrderPageOut, responses=errors(401, 403, 422))
 def search_orders(
     user: CurrentUserDep,
     session: SessionDep,
@@ -165,7 +148,7 @@ def search_orders(
     )
 
 
-@router.get("/{order_id}", response_model=OrderOut, responses=error_responses(401, 403, 404, 422))
+@router.get("/{order_id}", response_model=OrderOut, responses=errors(401, 403, 404, 422))
 def read_order(
     order_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUserDep, session: SessionDep
 ) -> OrderOut:
@@ -216,7 +199,7 @@ def _change(
     return out(view)
 
 
-@router.patch("/{order_id}", response_model=OrderOut, responses=error_responses(401, 403, 404, 409, 413, 422))
+@router.patch("/{order_id}", response_model=OrderOut, responses=errors(401, 403, 404, 409, 413, 422))
 def save_draft(
     order_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: IntakeIn,
@@ -230,9 +213,7 @@ def save_draft(
     return _change(order_id, body, False, user, session, settings, request)
 
 
-@router.post(
-    "/{order_id}/submit", response_model=OrderOut, responses=error_responses(401, 403, 404, 409, 413, 422)
-)
+@router.post("/{order_id}/submit", response_model=OrderOut, responses=errors(401, 403, 404, 409, 413, 422))
 def submit_order(
     order_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     body: IntakeIn,
